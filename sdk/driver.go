@@ -1,0 +1,134 @@
+package sdk
+
+import (
+	"context"
+	"net/netip"
+	"strconv"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// Socket identifies one socket of a driver. The driver allocates it (design
+// rule 1: sockets belong to the driver) and never reuses a value while it is
+// open, nor after it closed within the same Open: a late event or credit for
+// an old socket can never reach a new one. Zero is never a valid Socket.
+type Socket uint64
+
+func (s Socket) String() string { return "socket " + strconv.FormatUint(uint64(s), 10) }
+
+// Driver is the contract every network interface implements, the Go form of
+// Dooba's struct socket_iface. The host calls it; a driver never calls the
+// host except through the Events it was given at Open.
+//
+// Concurrency: after Open returns, every method may be called from any
+// goroutine, concurrently, and from inside Events callbacks the driver is
+// running (Send from a Received, Close from a Dropped...). A method must not
+// block forever: it returns when its ctx is done, with ErrTimeout or
+// ErrCanceled.
+//
+// Lifecycle: Open once, then any calls, then Close once. Calls before Open or
+// after Close fail with ErrNotOpen. Close releases every socket, stops every
+// goroutine the driver started, and raises no more events once it returns.
+type Driver interface {
+	// Open starts the driver with its settings and says what it supports.
+	// From the moment Open is called until Close returns, the driver may
+	// raise events on req.Events.
+	Open(ctx context.Context, req OpenRequest) (Info, error)
+
+	// Connect opens a client socket to host:port (Dooba's cnct). The driver
+	// resolves host names itself (rule 9). Errors: ErrBadArgument (empty
+	// host, port outside 1-65535), ErrNoSockets, ErrRefused, ErrUnreachable,
+	// ErrNameNotResolved, ErrTimeout.
+	Connect(ctx context.Context, req ConnectRequest) (Socket, error)
+
+	// Listen opens a server socket on a local port (Dooba's lstn). Sockets
+	// it accepts are announced with Events.Accepted. Errors: ErrUnsupported
+	// (no server mode, or no more listeners), ErrBadArgument, ErrNoSockets,
+	// ErrAddressInUse.
+	Listen(ctx context.Context, req ListenRequest) (Socket, error)
+
+	// Send queues data for in-order delivery on s (rule 5). It returns nil
+	// only when the driver has taken every byte; the driver splits data to
+	// fit its device. data belongs to the caller again when Send returns.
+	// Sending on a closed, dropped or listening socket is ErrClosed (or
+	// ErrBadArgument for a listener), never a panic.
+	Send(ctx context.Context, s Socket, data []byte) error
+
+	// Peer returns the remote address and port of a connected socket.
+	Peer(ctx context.Context, s Socket) (netip.AddrPort, error)
+
+	// CloseSocket closes s locally. It raises no Dropped event for s (rule
+	// 3), and no event of s at all once it returns. Closing a listener does
+	// not close the sockets it accepted. Closing an unknown or already
+	// closed socket is ErrClosed.
+	CloseSocket(ctx context.Context, s Socket) error
+
+	// Close closes every socket (without Dropped events) and the driver.
+	Close(ctx context.Context) error
+}
+
+// OpenRequest carries what the host gives a driver at Open.
+type OpenRequest struct {
+	// Interface is the name the host knows this driver by ("lo0", "wl0"):
+	// for logs and messages only.
+	Interface string
+	// Settings are the driver's own key=value settings. A driver rejects a
+	// key it does not know with ErrBadArgument naming the known ones.
+	Settings Settings
+	// Events receives the driver's events until Close returns.
+	Events Events
+	// Logger is where the driver logs. Never nil. A driver never writes to
+	// stdout: in a plugin process stdout carries the plugin handshake.
+	Logger hclog.Logger
+}
+
+// ConnectRequest is the argument of Driver.Connect.
+type ConnectRequest struct {
+	Host string // a host name, an IPv4 or an IPv6 literal (without brackets)
+	Port int    // 1-65535
+}
+
+// ListenRequest is the argument of Driver.Listen.
+type ListenRequest struct {
+	Port int // 1-65535
+}
+
+// Info says what a driver supports. Capabilities travel as data, because a
+// type assertion cannot see through the plugin boundary.
+type Info struct {
+	Name    string // the driver's name ("loopback", "hostnet", "esp8266")
+	Version string // the driver's own version
+	// Device describes what the driver found, for humans ("ESP8266 AT
+	// 1.7.4.0", "linux host network"). Optional.
+	Device string
+	// CanListen is true when Listen is supported at all.
+	CanListen bool
+	// MaxListeners is how many listening sockets may be open at once
+	// (0: no limit beyond MaxSockets).
+	MaxListeners int
+	// MaxSockets is how many sockets (listeners included) the driver holds at
+	// once. A request beyond it fails with ErrNoSockets.
+	MaxSockets int
+	// MaxWrite is the largest write the device takes in one go (2048 on an
+	// ESP8266). Send accepts any length and splits; this is informational.
+	MaxWrite int
+}
+
+// CheckConnect validates the arguments of a connect the way every driver must
+// (empty host, port out of range), so drivers answer them alike.
+func CheckConnect(req ConnectRequest) error {
+	if req.Host == "" {
+		return Errorf(ErrBadArgument, "connect: empty host")
+	}
+	return checkPort("connect", req.Port)
+}
+
+// CheckListen validates the arguments of a listen the way every driver must.
+func CheckListen(req ListenRequest) error { return checkPort("listen", req.Port) }
+
+func checkPort(op string, port int) error {
+	if port < 1 || port > 65535 {
+		return Errorf(ErrBadArgument, "%s: port %d is out of range 1-65535", op, port)
+	}
+	return nil
+}
