@@ -1,0 +1,352 @@
+// Package remote is the host side of the wire protocol: Driver is an
+// sdk.Driver that forwards every call to a driver plugin process over gRPC,
+// and Launch starts such a process.
+//
+// Ownership: a Driver owns its event reader, its credit writer and the
+// per-socket delivery goroutines it starts; Close stops them. Events of one
+// socket are delivered by at most one goroutine at a time, in order.
+package remote
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/netip"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"ifsock/internal/wire"
+	"ifsock/sdk"
+)
+
+// Driver forwards the sdk contract to a plugin over a gRPC connection. It is
+// safe for concurrent use, as sdk.Driver requires.
+type Driver struct {
+	client wire.DriverClient
+	logger hclog.Logger
+	window int64
+	// onExit runs once, on a goroutine of its own that Close waits for,
+	// when the connection to the plugin breaks or the driver is closed (the
+	// process owner uses it to reap the process).
+	onExit func()
+
+	mu      sync.Mutex
+	events  sdk.Events
+	inboxes map[sdk.Socket]*inbox
+	gone    map[sdk.Socket]struct{}
+	state   int // stateNew, stateOpen, stateClosed
+	dead    bool
+	deadCh  chan struct{}
+	credits map[sdk.Socket]int64
+
+	creditSignal chan struct{}
+	cancel       context.CancelFunc
+	loops        sync.WaitGroup // reader and credit writer
+	runners      sync.WaitGroup // per-socket delivery goroutines
+}
+
+const (
+	stateNew = iota
+	stateOpen
+	stateClosed
+)
+
+// NewDriver returns a Driver that talks over conn. window is the receive
+// credit per socket in bytes (0: wire.DefaultWindow). onExit, if not nil,
+// runs once when the connection breaks or Close is done.
+func NewDriver(conn grpc.ClientConnInterface, logger hclog.Logger, window int, onExit func()) *Driver {
+	if window <= 0 {
+		window = wire.DefaultWindow
+	}
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	return &Driver{
+		client:       wire.NewDriverClient(conn),
+		logger:       logger,
+		window:       int64(window),
+		onExit:       onExit,
+		inboxes:      make(map[sdk.Socket]*inbox),
+		gone:         make(map[sdk.Socket]struct{}),
+		deadCh:       make(chan struct{}),
+		credits:      make(map[sdk.Socket]int64),
+		creditSignal: make(chan struct{}, 1),
+	}
+}
+
+// Exited is closed when the plugin connection broke or the driver closed.
+func (d *Driver) Exited() <-chan struct{} { return d.deadCh }
+
+// Open opens the event stream, then the driver.
+func (d *Driver) Open(ctx context.Context, req sdk.OpenRequest) (sdk.Info, error) {
+	if req.Events == nil {
+		return sdk.Info{}, sdk.Errorf(sdk.ErrBadArgument, "open: no Events given")
+	}
+	d.mu.Lock()
+	if d.state != stateNew {
+		d.mu.Unlock()
+		return sdk.Info{}, sdk.Errorf(sdk.ErrBadArgument, "open: driver opened twice")
+	}
+	if d.dead {
+		d.mu.Unlock()
+		return sdk.Info{}, sdk.ErrDriverExited
+	}
+	d.state = stateOpen
+	d.events = req.Events
+	streamCtx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	d.mu.Unlock()
+
+	stream, err := d.client.Events(streamCtx)
+	if err != nil {
+		d.die(err)
+		return sdk.Info{}, d.callErr(ctx, err)
+	}
+	d.loops.Add(2)
+	go d.readEvents(stream)
+	go d.writeCredits(streamCtx, stream)
+
+	resp, err := d.client.Open(ctx, &wire.OpenRequest{Interface: req.Interface, Settings: req.Settings, Window: uint32(d.window)})
+	if err != nil {
+		return sdk.Info{}, d.callErr(ctx, err)
+	}
+	if err := errOf(resp.Status); err != nil {
+		return sdk.Info{}, err
+	}
+	return sdk.Info{
+		Name: resp.Name, Version: resp.Version, Device: resp.Device,
+		CanListen: resp.CanListen, MaxListeners: int(resp.MaxListeners),
+		MaxSockets: int(resp.MaxSockets), MaxWrite: int(resp.MaxWrite),
+	}, nil
+}
+
+func (d *Driver) checkOpen() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case d.state != stateOpen:
+		return sdk.ErrNotOpen
+	case d.dead:
+		return sdk.ErrDriverExited
+	}
+	return nil
+}
+
+// Connect implements sdk.Driver.
+func (d *Driver) Connect(ctx context.Context, req sdk.ConnectRequest) (sdk.Socket, error) {
+	if err := d.checkOpen(); err != nil {
+		return 0, err
+	}
+	if err := sdk.CheckConnect(req); err != nil {
+		return 0, err
+	}
+	resp, err := d.client.Connect(ctx, &wire.ConnectRequest{Host: req.Host, Port: uint32(req.Port)})
+	if err != nil {
+		return 0, d.callErr(ctx, err)
+	}
+	return d.opened(resp)
+}
+
+// Listen implements sdk.Driver.
+func (d *Driver) Listen(ctx context.Context, req sdk.ListenRequest) (sdk.Socket, error) {
+	if err := d.checkOpen(); err != nil {
+		return 0, err
+	}
+	if err := sdk.CheckListen(req); err != nil {
+		return 0, err
+	}
+	resp, err := d.client.Listen(ctx, &wire.ListenRequest{Port: uint32(req.Port)})
+	if err != nil {
+		return 0, d.callErr(ctx, err)
+	}
+	return d.opened(resp)
+}
+
+// opened registers a socket a Connect or Listen returned, so that it gets
+// its drop if the plugin dies.
+func (d *Driver) opened(resp *wire.SocketResponse) (sdk.Socket, error) {
+	if err := errOf(resp.Status); err != nil {
+		return 0, err
+	}
+	s := sdk.Socket(resp.Socket)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.dead {
+		// The plugin died between its answer and now; the socket is gone.
+		return 0, sdk.ErrDriverExited
+	}
+	d.inboxLocked(s)
+	return s, nil
+}
+
+// Send implements sdk.Driver: one stream per call, data in chunks.
+func (d *Driver) Send(ctx context.Context, s sdk.Socket, data []byte) error {
+	if err := d.checkOpen(); err != nil {
+		return err
+	}
+	if len(data) == 0 {
+		return nil
+	}
+	stream, err := d.client.Send(ctx)
+	if err != nil {
+		return d.callErr(ctx, err)
+	}
+	for len(data) > 0 {
+		n := min(len(data), wire.MaxChunk)
+		err := stream.Send(&wire.SendChunk{Socket: uint64(s), Data: data[:n]})
+		if errors.Is(err, io.EOF) {
+			break // the plugin answered early: the answer says why
+		}
+		if err != nil {
+			return d.callErr(ctx, err)
+		}
+		data = data[n:]
+	}
+	st, err := stream.CloseAndRecv()
+	if err != nil {
+		return d.callErr(ctx, err)
+	}
+	return errOf(st)
+}
+
+// Peer implements sdk.Driver.
+func (d *Driver) Peer(ctx context.Context, s sdk.Socket) (netip.AddrPort, error) {
+	if err := d.checkOpen(); err != nil {
+		return netip.AddrPort{}, err
+	}
+	resp, err := d.client.Peer(ctx, &wire.SocketRequest{Socket: uint64(s)})
+	if err != nil {
+		return netip.AddrPort{}, d.callErr(ctx, err)
+	}
+	if err := errOf(resp.Status); err != nil {
+		return netip.AddrPort{}, err
+	}
+	ap, err := netip.ParseAddrPort(resp.Addr)
+	if err != nil {
+		return netip.AddrPort{}, sdk.Errorf(sdk.ErrInternal, "peer: the driver sent a bad address %q", resp.Addr)
+	}
+	return ap, nil
+}
+
+// CloseSocket implements sdk.Driver: events of s still queued are dropped.
+func (d *Driver) CloseSocket(ctx context.Context, s sdk.Socket) error {
+	if err := d.checkOpen(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.forgetLocked(s)
+	d.mu.Unlock()
+	resp, err := d.client.CloseSocket(ctx, &wire.SocketRequest{Socket: uint64(s)})
+	if err != nil {
+		return d.callErr(ctx, err)
+	}
+	return errOf(resp)
+}
+
+// Close closes the driver in the plugin, then stops the stream and waits
+// for the goroutines it owns (delivery goroutines at most until ctx ends:
+// one may be running a callback that itself called Close).
+func (d *Driver) Close(ctx context.Context) error {
+	d.mu.Lock()
+	if d.state == stateClosed {
+		d.mu.Unlock()
+		return nil
+	}
+	wasOpen := d.state == stateOpen
+	dead := d.dead
+	d.state = stateClosed
+	for s := range d.inboxes {
+		d.forgetLocked(s)
+	}
+	d.mu.Unlock()
+
+	var err error
+	if wasOpen && !dead {
+		var st *wire.Status
+		st, err = d.client.Close(ctx, &wire.Empty{})
+		if err != nil {
+			err = d.callErr(ctx, err)
+			if errors.Is(err, sdk.ErrDriverExited) {
+				err = nil
+			}
+		} else {
+			err = errOf(st)
+		}
+	}
+	d.die(nil)
+	d.loops.Wait()
+	waited := make(chan struct{})
+	go func() { d.runners.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-ctx.Done():
+		d.logger.Warn("closing with an event callback still running")
+	}
+	return err
+}
+
+// die marks the connection gone: every socket still open gets its one
+// Dropped(ErrDriverExited) after the events queued before it. cause is nil
+// for a local Close.
+func (d *Driver) die(cause error) {
+	d.mu.Lock()
+	if d.dead {
+		d.mu.Unlock()
+		return
+	}
+	d.dead = true
+	close(d.deadCh)
+	if cause != nil && d.state == stateOpen {
+		d.logger.Error("driver plugin exited", "error", cause)
+		for s, in := range d.inboxes {
+			in.pushLocked(d, event{kind: evDropped, reason: sdk.Errorf(sdk.ErrDriverExited, "%v", s)})
+		}
+	}
+	if d.cancel != nil {
+		d.cancel()
+	}
+	if d.onExit != nil {
+		// Reaping may wait for the process to exit: never on the caller.
+		d.loops.Add(1)
+		go func() {
+			defer d.loops.Done()
+			d.onExit()
+		}()
+	}
+	d.mu.Unlock()
+}
+
+// callErr turns a failed gRPC call into the vocabulary: the caller's own
+// deadline or cancel stays what it is, a broken connection is
+// ErrDriverExited, anything else is internal.
+func (d *Driver) callErr(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return sdk.Errorf(sdk.CodeOf(ctxErr).Sentinel(), "%w", ctxErr)
+	}
+	d.mu.Lock()
+	dead := d.dead
+	d.mu.Unlock()
+	switch status.Code(err) {
+	case codes.Unavailable, codes.Canceled:
+		return sdk.Errorf(sdk.ErrDriverExited, "rpc: %v", status.Convert(err).Message())
+	case codes.DeadlineExceeded:
+		return sdk.Errorf(sdk.ErrTimeout, "rpc: %v", status.Convert(err).Message())
+	}
+	if dead {
+		return sdk.ErrDriverExited
+	}
+	return sdk.Errorf(sdk.ErrInternal, "rpc: %v", err)
+}
+
+// errOf is the host side's one translation point from wire codes back to
+// the sdk's sentinels.
+func errOf(s *wire.Status) error {
+	if s == nil {
+		return nil
+	}
+	return sdk.FromCode(sdk.Code(s.Code), s.Message)
+}

@@ -1,0 +1,190 @@
+package remote
+
+import (
+	"net/netip"
+
+	"google.golang.org/grpc"
+
+	"ifsock/internal/wire"
+	"ifsock/sdk"
+)
+
+type eventKind int
+
+const (
+	evAccepted eventKind = iota
+	evData
+	evDropped
+)
+
+type event struct {
+	kind     eventKind
+	listener sdk.Socket
+	peer     netip.AddrPort
+	data     []byte
+	reason   error
+}
+
+// inbox holds one socket's events until its delivery goroutine hands them
+// to the host's Events, in order, one at a time. The goroutine runs only
+// while events are queued.
+type inbox struct {
+	sock     sdk.Socket
+	queue    []event
+	running  bool
+	closed   bool  // closed locally, dropped, or the driver closed
+	dropping bool  // a Dropped is queued: it is the last event
+	consumed int64 // data bytes delivered since the last credit
+}
+
+// maxGone bounds how many ended sockets the driver remembers (ids are never
+// reused; forgetting one only risks ignoring a very late event less).
+const maxGone = 1 << 16
+
+// inboxLocked returns the inbox of s, creating it; nil if s has ended.
+func (d *Driver) inboxLocked(s sdk.Socket) *inbox {
+	if _, ok := d.gone[s]; ok {
+		return nil
+	}
+	in := d.inboxes[s]
+	if in == nil {
+		in = &inbox{sock: s}
+		d.inboxes[s] = in
+	}
+	return in
+}
+
+// forgetLocked ends s: queued events are discarded and later ones ignored.
+func (d *Driver) forgetLocked(s sdk.Socket) {
+	if in := d.inboxes[s]; in != nil {
+		in.closed = true
+		in.queue = nil
+		delete(d.inboxes, s)
+	}
+	if len(d.gone) >= maxGone {
+		clear(d.gone)
+	}
+	d.gone[s] = struct{}{}
+}
+
+func (in *inbox) pushLocked(d *Driver, e event) {
+	if in.closed || in.dropping {
+		return
+	}
+	in.dropping = e.kind == evDropped
+	in.queue = append(in.queue, e)
+	if !in.running {
+		in.running = true
+		d.runners.Add(1)
+		go d.deliver(in)
+	}
+}
+
+// deliver is an inbox's delivery goroutine: it runs the queued events and
+// exits when the queue is empty.
+func (d *Driver) deliver(in *inbox) {
+	defer d.runners.Done()
+	for {
+		d.mu.Lock()
+		if len(in.queue) == 0 || in.closed {
+			in.running = false
+			d.mu.Unlock()
+			return
+		}
+		e := in.queue[0]
+		in.queue[0] = event{}
+		in.queue = in.queue[1:]
+		events := d.events
+		d.mu.Unlock()
+
+		switch e.kind {
+		case evAccepted:
+			events.Accepted(e.listener, in.sock, e.peer)
+		case evData:
+			err := events.Received(in.sock, e.data)
+			d.mu.Lock()
+			if err != nil {
+				// The host no longer wants this socket's data.
+				in.closed = true
+				in.queue = nil
+			} else {
+				in.consumed += int64(len(e.data))
+				if in.consumed >= d.window/4 {
+					d.credits[in.sock] += in.consumed
+					in.consumed = 0
+					select {
+					case d.creditSignal <- struct{}{}:
+					default:
+					}
+				}
+			}
+			d.mu.Unlock()
+		case evDropped:
+			d.mu.Lock()
+			d.forgetLocked(in.sock)
+			d.mu.Unlock()
+			events.Dropped(in.sock, e.reason)
+			return
+		}
+	}
+}
+
+// readEvents reads event batches until the stream breaks, and dispatches
+// each event to its socket's inbox. A broken stream means the plugin died
+// (or the driver is closing).
+func (d *Driver) readEvents(stream grpc.BidiStreamingClient[wire.Credits, wire.EventBatch]) {
+	defer d.loops.Done()
+	for {
+		batch, err := stream.Recv()
+		if err != nil {
+			d.die(err)
+			return
+		}
+		d.mu.Lock()
+		for _, e := range batch.Events {
+			s := sdk.Socket(e.Socket)
+			var ev event
+			switch k := e.Kind.(type) {
+			case *wire.Event_Accepted:
+				peer, _ := netip.ParseAddrPort(k.Accepted.Peer)
+				ev = event{kind: evAccepted, listener: sdk.Socket(k.Accepted.Listener), peer: peer}
+			case *wire.Event_Data:
+				ev = event{kind: evData, data: k.Data}
+			case *wire.Event_Dropped:
+				reason := errOf(k.Dropped)
+				if reason == nil {
+					reason = sdk.ErrPeerClosed
+				}
+				ev = event{kind: evDropped, reason: reason}
+			default:
+				continue
+			}
+			if in := d.inboxLocked(s); in != nil {
+				in.pushLocked(d, ev)
+			}
+		}
+		d.mu.Unlock()
+	}
+}
+
+// writeCredits sends the credits delivery goroutines accumulate, batched.
+func (d *Driver) writeCredits(ctx interface{ Done() <-chan struct{} }, stream grpc.BidiStreamingClient[wire.Credits, wire.EventBatch]) {
+	defer d.loops.Done()
+	for {
+		select {
+		case <-d.creditSignal:
+		case <-ctx.Done():
+			return
+		}
+		d.mu.Lock()
+		msg := &wire.Credits{Credits: make([]*wire.Credit, 0, len(d.credits))}
+		for s, n := range d.credits {
+			msg.Credits = append(msg.Credits, &wire.Credit{Socket: uint64(s), Bytes: uint32(n)})
+		}
+		clear(d.credits)
+		d.mu.Unlock()
+		if err := stream.Send(msg); err != nil {
+			return
+		}
+	}
+}

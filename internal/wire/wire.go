@@ -1,0 +1,67 @@
+package wire
+
+import (
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+)
+
+// Handshake is the go-plugin handshake both sides must agree on. The cookie
+// only stops a user from running a plugin binary by hand; it is no security.
+var Handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  1,
+	MagicCookieKey:   "IFSOCK_PLUGIN",
+	MagicCookieValue: "a1f3c2d4-driver",
+}
+
+// PluginName is the one plugin every driver process serves.
+const PluginName = "driver"
+
+// MaxChunk is the largest data payload in one message. gRPC has a
+// throughput cliff at exactly 32 KiB payloads (design.md); one byte less
+// than 32 KiB minus 16 keeps every message, framing included, clear of it.
+const MaxChunk = 32*1024 - 16
+
+// MaxBatch bounds the data bytes of one EventBatch.
+const MaxBatch = 4 * MaxChunk
+
+// MaxMessage is the message size limit set on both sides: well above any
+// message the protocol makes, well below a size that could hurt.
+const MaxMessage = 1 << 20
+
+// DefaultWindow is the receive credit of a socket, in bytes: what the
+// driver may send for it before the host has consumed any.
+const DefaultWindow = 256 << 10
+
+// HTTP/2 flow-control windows; larger than gRPC's 64 KiB default so that a
+// single stream can carry a window's worth of data per round trip.
+const (
+	streamWindow = 4 << 20
+	connWindow   = 8 << 20
+)
+
+// EnvHostPID names the variable in which the host passes its process id to
+// a plugin, so the plugin can tell that its host is gone.
+const EnvHostPID = "IFSOCK_HOST_PID"
+
+// ServerOptions are the gRPC options of the plugin side.
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(MaxMessage),
+		grpc.MaxSendMsgSize(MaxMessage),
+		grpc.InitialWindowSize(streamWindow),
+		grpc.InitialConnWindowSize(connWindow),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+	}
+}
+
+// DialOptions are the gRPC options of the host side.
+func DialOptions() []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessage), grpc.MaxCallSendMsgSize(MaxMessage)),
+		grpc.WithInitialWindowSize(streamWindow),
+		grpc.WithInitialConnWindowSize(connWindow),
+	}
+}

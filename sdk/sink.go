@@ -1,0 +1,217 @@
+package sdk
+
+import (
+	"net/netip"
+	"sync"
+
+	"ifsock/internal/wire"
+)
+
+// sink is the plugin side's Events: it turns driver events into wire
+// events, and holds each socket's receive credit (flow control).
+//
+// Received blocks while its socket has no credit; credits arrive from the
+// host on the Events stream as it consumes data. Events queue in order in
+// one list, drained in batches by the Events stream's writer. Data events
+// are bounded by the credits, so the queue is bounded too.
+type sink struct {
+	window int64
+
+	mu       sync.Mutex
+	sockets  map[Socket]*credit
+	gone     map[Socket]struct{} // closed or dropped: late events are dropped
+	goneFIFO []Socket            // the order of gone, to bound it
+	queue    []*wire.Event
+	queued   chan struct{} // signalled when queue grows
+	closed   bool          // the host is gone or the driver closed
+	done     chan struct{} // closed with closed
+}
+
+type credit struct {
+	avail int64
+	wake  chan struct{}
+}
+
+func newSink(window int64) *sink {
+	return &sink{
+		window:  window,
+		sockets: make(map[Socket]*credit),
+		gone:    make(map[Socket]struct{}),
+		queued:  make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+}
+
+// socketLocked returns the credit of s, creating it with a full window the
+// first time s is seen; nil when s is gone.
+func (k *sink) socketLocked(s Socket) *credit {
+	if _, ok := k.gone[s]; ok {
+		return nil
+	}
+	c := k.sockets[s]
+	if c == nil {
+		c = &credit{avail: k.window, wake: make(chan struct{}, 1)}
+		k.sockets[s] = c
+	}
+	return c
+}
+
+func (k *sink) pushLocked(e *wire.Event) {
+	k.queue = append(k.queue, e)
+	select {
+	case k.queued <- struct{}{}:
+	default:
+	}
+}
+
+// Accepted implements Events.
+func (k *sink) Accepted(listener, s Socket, peer netip.AddrPort) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.closed || k.socketLocked(s) == nil {
+		return
+	}
+	k.pushLocked(&wire.Event{Socket: uint64(s), Kind: &wire.Event_Accepted{
+		Accepted: &wire.Accepted{Listener: uint64(listener), Peer: peer.String()}}})
+}
+
+// Received implements Events: it sends data in chunks as credit allows.
+func (k *sink) Received(s Socket, data []byte) error {
+	for len(data) > 0 {
+		k.mu.Lock()
+		if k.closed {
+			k.mu.Unlock()
+			return Errorf(ErrClosed, "%v: the host is gone", s)
+		}
+		c := k.socketLocked(s)
+		if c == nil {
+			k.mu.Unlock()
+			return Errorf(ErrClosed, "%v: closed by the host", s)
+		}
+		if c.avail <= 0 {
+			k.mu.Unlock()
+			select {
+			case <-c.wake:
+			case <-k.done:
+			}
+			continue
+		}
+		n := min(int64(len(data)), c.avail, wire.MaxChunk)
+		c.avail -= n
+		k.pushLocked(&wire.Event{Socket: uint64(s), Kind: &wire.Event_Data{Data: data[:n]}})
+		k.mu.Unlock()
+		data = data[n:]
+	}
+	return nil
+}
+
+// Dropped implements Events.
+func (k *sink) Dropped(s Socket, reason error) {
+	if reason == nil {
+		reason = ErrPeerClosed
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.closed || k.socketLocked(s) == nil {
+		return
+	}
+	k.forgetLocked(s)
+	k.pushLocked(&wire.Event{Socket: uint64(s), Kind: &wire.Event_Dropped{Dropped: statusOf(reason)}})
+}
+
+// forgetLocked marks s gone and wakes a Received waiting for its credit.
+func (k *sink) forgetLocked(s Socket) {
+	if c := k.sockets[s]; c != nil {
+		delete(k.sockets, s)
+		close(c.wake)
+	}
+	if _, ok := k.gone[s]; !ok {
+		k.gone[s] = struct{}{}
+		k.goneFIFO = append(k.goneFIFO, s)
+		if len(k.goneFIFO) > maxGone {
+			delete(k.gone, k.goneFIFO[0])
+			k.goneFIFO = k.goneFIFO[1:]
+		}
+	}
+}
+
+// maxGone bounds how many closed sockets the sink remembers. Socket ids are
+// never reused, so forgetting an old one only risks accepting a very late
+// event for it, which the host then ignores.
+const maxGone = 1 << 16
+
+// closeSocket is called when the host closes s: later events of s are
+// dropped and a Received waiting for credit returns ErrClosed.
+func (k *sink) closeSocket(s Socket) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.forgetLocked(s)
+}
+
+// grant adds credit the host gave back.
+func (k *sink) grant(s Socket, n int64) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	c := k.sockets[s]
+	if c == nil {
+		return
+	}
+	c.avail += n
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close ends the sink: every waiting and later Received fails.
+func (k *sink) close() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.closed {
+		k.closed = true
+		close(k.done)
+	}
+}
+
+// next waits for queued events and returns a batch of them, at most
+// wire.MaxBatch data bytes; ok is false once the sink is closed and empty.
+func (k *sink) next(stop <-chan struct{}) (batch []*wire.Event, ok bool) {
+	for {
+		k.mu.Lock()
+		if len(k.queue) > 0 {
+			size, n := 0, 0
+			for n < len(k.queue) {
+				size += len(k.queue[n].GetData())
+				n++
+				if size >= wire.MaxBatch {
+					break
+				}
+			}
+			batch = k.queue[:n:n]
+			k.queue = k.queue[n:]
+			if len(k.queue) == 0 {
+				k.queue = nil
+			}
+			k.mu.Unlock()
+			return batch, true
+		}
+		closed := k.closed
+		k.mu.Unlock()
+		if closed {
+			return nil, false
+		}
+		select {
+		case <-k.queued:
+		case <-k.done:
+		case <-stop:
+			return nil, false
+		}
+	}
+}
+
+func statusOf(err error) *wire.Status {
+	if err == nil {
+		return nil
+	}
+	return &wire.Status{Code: string(CodeOf(err)), Message: err.Error()}
+}
