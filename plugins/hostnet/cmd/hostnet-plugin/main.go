@@ -1,0 +1,14 @@
+// Command hostnet-plugin serves the hostnet driver (the host operating
+// system's TCP/IP network) as a standalone plugin binary for the ifsock host.
+// It is started by the host, never by hand: stdout carries the plugin
+// handshake.
+package main
+
+import (
+	"ifsock/plugins/hostnet"
+	"ifsock/sdk"
+)
+
+func main() {
+	sdk.Serve(hostnet.New())
+}
