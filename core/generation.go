@@ -1,0 +1,173 @@
+package core
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"time"
+
+	"ifsock/sdk"
+)
+
+// generation is one run of an interface's driver: one process (or one
+// in-process instance). It implements sdk.Events for that driver and maps
+// its socket ids to Sockets; a restarted driver is a new generation, so ids
+// of different runs never mix.
+type generation struct {
+	iface  *Interface
+	driver sdk.Driver
+	info   sdk.Info
+
+	mu      sync.Mutex
+	sockets map[sdk.Socket]*Socket
+	pending map[sdk.Socket]chan struct{} // events waiting for Connect/Listen to return
+	gone    map[sdk.Socket]struct{}
+	closed  bool
+	done    chan struct{}
+}
+
+// pendingWait bounds how long an event waits for the Connect or Listen that
+// made its socket to return (a driver may raise data before that).
+const pendingWait = 30 * time.Second
+
+func newGeneration(i *Interface, d sdk.Driver) *generation {
+	return &generation{
+		iface:   i,
+		driver:  d,
+		sockets: make(map[sdk.Socket]*Socket),
+		pending: make(map[sdk.Socket]chan struct{}),
+		gone:    make(map[sdk.Socket]struct{}),
+		done:    make(chan struct{}),
+	}
+}
+
+// register adds a socket that Connect, Listen or an accept made, and
+// releases events that were waiting for it.
+func (g *generation) register(s *Socket) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.sockets[s.id] = s
+	if ch, ok := g.pending[s.id]; ok {
+		close(ch)
+		delete(g.pending, s.id)
+	}
+	return true
+}
+
+// forget removes a socket for good: later events of its id are ignored.
+func (g *generation) forget(id sdk.Socket) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.sockets, id)
+	if len(g.gone) >= 1<<16 {
+		clear(g.gone)
+	}
+	g.gone[id] = struct{}{}
+}
+
+// lookup returns the Socket of id, waiting for it to be registered when the
+// driver raised its event before Connect or Listen returned. nil means the
+// event is to be ignored.
+func (g *generation) lookup(id sdk.Socket) *Socket {
+	g.mu.Lock()
+	if s := g.sockets[id]; s != nil {
+		g.mu.Unlock()
+		return s
+	}
+	if _, gone := g.gone[id]; gone || g.closed {
+		g.mu.Unlock()
+		return nil
+	}
+	ch, ok := g.pending[id]
+	if !ok {
+		ch = make(chan struct{})
+		g.pending[id] = ch
+	}
+	g.mu.Unlock()
+	t := time.NewTimer(pendingWait)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-g.done:
+		return nil
+	case <-t.C:
+		g.iface.logger.Warn("event for a socket no call returned; closing it", "socket", uint64(id))
+		g.mu.Lock()
+		delete(g.pending, id)
+		g.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = g.driver.CloseSocket(ctx, id)
+		g.forget(id)
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.sockets[id]
+}
+
+// Accepted implements sdk.Events: the new socket inherits the listener's
+// user value and handlers (rule 4), then the connect handler runs.
+func (g *generation) Accepted(listener, id sdk.Socket, peer netip.AddrPort) {
+	l := g.lookup(listener)
+	if l == nil || !l.isOpen() {
+		// The listener is gone: nobody wants this socket.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = g.driver.CloseSocket(ctx, id)
+		return
+	}
+	s := newSocket(g, id, false, l.handlers, l.User())
+	s.peer = peer
+	s.listener = l
+	if !g.register(s) {
+		return
+	}
+	if h := l.handlers.Connected; h != nil {
+		s.callback(func() { h(s) })
+	}
+}
+
+// Received implements sdk.Events: the receive handler runs on the caller's
+// goroutine, so a slow handler holds back this socket's driver side, which
+// is the flow control (rule 6).
+func (g *generation) Received(id sdk.Socket, data []byte) error {
+	s := g.lookup(id)
+	if s == nil {
+		return sdk.Errorf(sdk.ErrClosed, "%v is not open", id)
+	}
+	return s.received(data)
+}
+
+// Dropped implements sdk.Events.
+func (g *generation) Dropped(id sdk.Socket, reason error) {
+	if s := g.lookup(id); s != nil {
+		s.dropped(reason)
+	}
+}
+
+// close closes the driver of this generation; its sockets are closed
+// without callbacks.
+func (g *generation) close() error {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return nil
+	}
+	g.closed = true
+	close(g.done)
+	socks := make([]*Socket, 0, len(g.sockets))
+	for _, s := range g.sockets {
+		socks = append(socks, s)
+	}
+	g.mu.Unlock()
+	for _, s := range socks {
+		s.markClosed()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return g.driver.Close(ctx)
+}

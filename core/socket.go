@@ -1,0 +1,242 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"ifsock/sdk"
+)
+
+// Handlers are a socket's callbacks, Dooba's cnct_handler, recv_handler and
+// dcnt_handler. Any may be nil.
+//
+// For one socket the callbacks run one at a time, never concurrently, in
+// order: Connected (accepted sockets) first, Received in byte order, then at
+// most one Disconnected, and none after Close returned (design rule 2).
+// Different sockets' callbacks run concurrently. A callback may call any
+// method of the socket, of other sockets and of the interface, Send and
+// Close included.
+type Handlers struct {
+	// Connected runs when a listening socket accepted s (the new socket,
+	// which inherited the listener's handlers and user value).
+	Connected func(s *Socket)
+	// Received runs when data arrived on s. data belongs to the handler.
+	// While it runs, no more data is taken for s: a slow handler holds back
+	// this socket's peer alone (flow control).
+	Received func(s *Socket, data []byte)
+	// Disconnected runs when s was dropped by the peer, the link or the
+	// driver: reason is sdk.ErrPeerClosed for an orderly close by the peer,
+	// sdk.ErrDriverExited when the driver process died, and so on. A local
+	// Close does not run it (Dooba: "called whenever an existing socket is
+	// dropped by the peer").
+	Disconnected func(s *Socket, reason error)
+}
+
+type socketState int
+
+const (
+	open socketState = iota
+	closedLocally
+	droppedByPeer
+)
+
+// Socket is a socket of an interface: a client socket from Connect, a
+// server socket from Listen, or a socket a server socket accepted. It is
+// safe for concurrent use. The driver owns the underlying socket; this
+// value stays valid (and answers ErrClosed) after the socket ends.
+type Socket struct {
+	gen      *generation
+	id       sdk.Socket
+	isLstn   bool
+	handlers Handlers
+	listener *Socket // the listener that accepted it, if any
+
+	cb     sync.Mutex // serializes callbacks
+	sendMu sync.Mutex // keeps one Send's bytes together
+
+	mu     sync.Mutex
+	user   any
+	state  socketState
+	reason error
+	peer   netip.AddrPort
+}
+
+func newSocket(g *generation, id sdk.Socket, listener bool, h Handlers, user any) *Socket {
+	return &Socket{gen: g, id: id, isLstn: listener, handlers: h, user: user}
+}
+
+// Interface returns the interface the socket belongs to.
+func (s *Socket) Interface() *Interface { return s.gen.iface }
+
+// IsListener reports whether s is a listening (server) socket.
+func (s *Socket) IsListener() bool { return s.isLstn }
+
+// Listener returns the listening socket that accepted s, or nil.
+func (s *Socket) Listener() *Socket { return s.listener }
+
+// User returns the user value given to Connect or Listen (inherited from
+// the listener for an accepted socket), or the one set by SetUser.
+func (s *Socket) User() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.user
+}
+
+// SetUser replaces the socket's user value.
+func (s *Socket) SetUser(v any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.user = v
+}
+
+func (s *Socket) String() string {
+	return fmt.Sprintf("%s/%d", s.gen.iface.name, uint64(s.id))
+}
+
+func (s *Socket) isOpen() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state == open
+}
+
+// errClosed says why s cannot be used.
+func (s *Socket) errClosedLocked() error {
+	if s.state == droppedByPeer {
+		return sdk.Errorf(sdk.ErrClosed, "socket %s was dropped (%v)", s, s.reason)
+	}
+	return sdk.Errorf(sdk.ErrClosed, "socket %s is closed", s)
+}
+
+// Send sends data, Dooba's socket_send. It returns nil once the driver has
+// taken every byte for in-order delivery, and blocks while the peer is not
+// taking data (flow control). It is safe from any goroutine and from inside
+// callbacks; sends of concurrent callers are not interleaved. Sending on a
+// closed or dropped socket is an error matching sdk.ErrClosed.
+func (s *Socket) Send(data []byte) error { return s.SendContext(context.Background(), data) }
+
+// SendContext is Send with a context bounding how long it may block.
+func (s *Socket) SendContext(ctx context.Context, data []byte) error {
+	s.mu.Lock()
+	if s.state != open {
+		err := s.errClosedLocked()
+		s.mu.Unlock()
+		return err
+	}
+	s.mu.Unlock()
+	if s.isLstn {
+		return sdk.Errorf(sdk.ErrBadArgument, "socket %s listens: send on the sockets it accepts", s)
+	}
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	err := s.gen.driver.Send(ctx, s.id, data)
+	if err != nil && !s.isOpen() {
+		s.mu.Lock()
+		err = s.errClosedLocked()
+		s.mu.Unlock()
+	}
+	return err
+}
+
+// Peer returns the remote address and port, Dooba's socket_get_peer.
+func (s *Socket) Peer() (netip.AddrPort, error) {
+	s.mu.Lock()
+	if s.state != open {
+		err := s.errClosedLocked()
+		s.mu.Unlock()
+		return netip.AddrPort{}, err
+	}
+	if s.peer.IsValid() {
+		p := s.peer
+		s.mu.Unlock()
+		return p, nil
+	}
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := s.gen.driver.Peer(ctx, s.id)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	s.mu.Lock()
+	s.peer = p
+	s.mu.Unlock()
+	return p, nil
+}
+
+// Close closes the socket, Dooba's socket_close. The Disconnected handler
+// does not run for a local close, and no callback of s starts after Close
+// returns. Closing a listener leaves the sockets it accepted open. Closing
+// twice is an error matching sdk.ErrClosed.
+func (s *Socket) Close() error {
+	s.mu.Lock()
+	if s.state != open {
+		err := s.errClosedLocked()
+		s.mu.Unlock()
+		return err
+	}
+	s.state = closedLocally
+	s.mu.Unlock()
+	s.gen.forget(s.id)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := s.gen.driver.CloseSocket(ctx, s.id)
+	switch {
+	case err == nil:
+		return nil
+	case sdk.CodeOf(err) == sdk.CodeDriverExited, sdk.CodeOf(err) == sdk.CodeClosed:
+		// The socket is gone either way.
+		return nil
+	}
+	return err
+}
+
+// markClosed ends s without a callback (the interface is closing).
+func (s *Socket) markClosed() {
+	s.mu.Lock()
+	if s.state == open {
+		s.state = closedLocally
+	}
+	s.mu.Unlock()
+}
+
+// callback runs f with the socket's callback lock held.
+func (s *Socket) callback(f func()) {
+	s.cb.Lock()
+	defer s.cb.Unlock()
+	f()
+}
+
+func (s *Socket) received(data []byte) error {
+	s.cb.Lock()
+	defer s.cb.Unlock()
+	s.mu.Lock()
+	st := s.state
+	s.mu.Unlock()
+	if st != open {
+		return sdk.Errorf(sdk.ErrClosed, "socket %s is closed", s)
+	}
+	if h := s.handlers.Received; h != nil {
+		h(s, data)
+	}
+	return nil
+}
+
+func (s *Socket) dropped(reason error) {
+	if reason == nil {
+		reason = sdk.ErrPeerClosed
+	}
+	s.mu.Lock()
+	if s.state != open {
+		s.mu.Unlock()
+		return
+	}
+	s.state, s.reason = droppedByPeer, reason
+	s.mu.Unlock()
+	s.gen.forget(s.id)
+	if h := s.handlers.Disconnected; h != nil {
+		s.callback(func() { h(s, reason) })
+	}
+}
