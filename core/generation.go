@@ -149,9 +149,29 @@ func (g *generation) Dropped(id sdk.Socket, reason error) {
 	}
 }
 
-// close closes the driver of this generation; its sockets are closed
-// without callbacks.
-func (g *generation) close() error {
+// close closes the driver of this generation. With a nil reason (the host
+// is closing) its sockets are closed without callbacks. With a reason (the
+// driver died) events already on their way are delivered first, then every
+// socket still open gets its one disconnect with that reason (rule 8).
+func (g *generation) close(reason error) error {
+	if reason == nil {
+		for _, s := range g.markClosed() {
+			s.markClosed()
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := g.driver.Close(ctx)
+	if reason != nil {
+		for _, s := range g.markClosed() {
+			s.dropped(reason)
+		}
+	}
+	return err
+}
+
+// markClosed stops taking events and returns the sockets still registered.
+func (g *generation) markClosed() []*Socket {
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
@@ -164,10 +184,5 @@ func (g *generation) close() error {
 		socks = append(socks, s)
 	}
 	g.mu.Unlock()
-	for _, s := range socks {
-		s.markClosed()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return g.driver.Close(ctx)
+	return socks
 }

@@ -93,6 +93,20 @@ func (i *Interface) Info() sdk.Info {
 	return i.info
 }
 
+// PID returns the process id of the driver's plugin process, or 0 when the
+// driver is not running or runs in process.
+func (i *Interface) PID() int {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.gen == nil || i.state != Up {
+		return 0
+	}
+	if p, ok := i.gen.driver.(interface{ PID() int }); ok {
+		return p.PID()
+	}
+	return 0
+}
+
 // Start starts the driver if it is not up yet, and waits for it.
 func (i *Interface) Start(ctx context.Context) error {
 	_, err := i.current(ctx)
@@ -126,7 +140,7 @@ func (i *Interface) current(ctx context.Context) (*generation, error) {
 			if i.state == Closed {
 				i.mu.Unlock()
 				if g != nil {
-					g.close()
+					g.close(nil)
 				}
 				return nil, sdk.Errorf(sdk.ErrClosed, "interface %s is closed", i.name)
 			}
@@ -161,7 +175,7 @@ func (i *Interface) open(ctx context.Context) (*generation, error) {
 	g := newGeneration(i, d)
 	info, err := d.Open(ctx, sdk.OpenRequest{Interface: i.name, Settings: i.settings.Clone(), Events: g, Logger: i.logger})
 	if err != nil {
-		g.close()
+		g.close(nil)
 		return nil, err
 	}
 	g.info = info
@@ -190,7 +204,7 @@ func (i *Interface) watch(g *generation, exited <-chan struct{}) {
 	i.setStateLocked(Restarting, sdk.ErrDriverExited)
 	i.mu.Unlock()
 	i.logger.Warn("driver exited; starting it again", "driver", i.driver)
-	g.close()
+	_ = g.close(sdk.Errorf(sdk.ErrDriverExited, "interface %s: the %s driver process died", i.name, i.driver))
 
 	backoff := i.host.cfg.RestartBackoff
 	for {
@@ -208,7 +222,7 @@ func (i *Interface) watch(g *generation, exited <-chan struct{}) {
 		if i.state == Closed {
 			i.mu.Unlock()
 			if ng != nil {
-				ng.close()
+				ng.close(nil)
 			}
 			return
 		}
@@ -245,7 +259,7 @@ func (i *Interface) close() error {
 	i.mu.Unlock()
 	var err error
 	if g != nil {
-		err = g.close()
+		err = g.close(nil)
 	}
 	i.workers.Wait()
 	if errors.Is(err, sdk.ErrDriverExited) {

@@ -29,6 +29,7 @@ type Driver struct {
 	client wire.DriverClient
 	logger hclog.Logger
 	window int64
+	pid    int // the plugin process, 0 when unknown
 	// onExit runs once, on a goroutine of its own that Close waits for,
 	// when the connection to the plugin breaks or the driver is closed (the
 	// process owner uses it to reap the process).
@@ -77,6 +78,9 @@ func NewDriver(conn grpc.ClientConnInterface, logger hclog.Logger, window int, o
 		creditSignal: make(chan struct{}, 1),
 	}
 }
+
+// PID returns the plugin's process id (0 when not launched by Launch).
+func (d *Driver) PID() int { return d.pid }
 
 // Exited is closed when the plugin connection broke or the driver closed.
 func (d *Driver) Exited() <-chan struct{} { return d.deadCh }

@@ -82,7 +82,11 @@ func Launch(cfg LaunchConfig) (*Driver, error) {
 		return nil, sdk.Errorf(sdk.ErrDriverExited, "start plugin %s: %w", cmd.Path, err)
 	}
 	conn := raw.(*grpc.ClientConn)
-	return NewDriver(conn, cfg.Logger, cfg.Window, cleanup), nil
+	d := NewDriver(conn, cfg.Logger, cfg.Window, cleanup)
+	if rc := client.ReattachConfig(); rc != nil {
+		d.pid = rc.Pid
+	}
+	return d, nil
 }
 
 // grpcPlugin is the host side of go-plugin's plugin: it only hands back the

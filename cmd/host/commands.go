@@ -1,0 +1,305 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"ifsock/core"
+	"ifsock/sdk"
+)
+
+// cmdDemo runs the seed page's two examples over lo0: the echo server and
+// the client that says hello and prints what comes back.
+func cmdDemo(h *core.Host, args []string, stdout io.Writer) error {
+	if len(args) != 0 {
+		return fmt.Errorf("%w: demo takes no arguments", errUsage)
+	}
+	lo, err := h.Interface("lo0")
+	if err != nil {
+		return err
+	}
+	out := &lockedWriter{w: stdout}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const port = 4444
+	const hello = "Hello world!\n"
+
+	// Server example: accept, and echo back whatever a client sends.
+	out.printf("Opening listening socket on port %d...\n", port)
+	serv, err := lo.Listen(ctx, port, core.Handlers{
+		Connected: func(s *core.Socket) {
+			peer, err := s.Peer()
+			if err != nil {
+				out.printf("ERROR: Socket connected but failed to get peer info!\n")
+				_ = s.Close()
+				return
+			}
+			out.printf("Client connected from %s:%d!\n", peer.Addr(), peer.Port())
+		},
+		Received: func(s *core.Socket, data []byte) {
+			_ = s.Send(data)
+			out.printf("Got message from client: [%s]\n", strings.TrimRight(string(data), "\n"))
+		},
+		Disconnected: func(s *core.Socket, reason error) { out.printf("Client disconnected!\n") },
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("failed to open listening socket: %w", err)
+	}
+	defer serv.Close()
+
+	// Client example: connect, say hello, display what comes back, close.
+	var (
+		mu   sync.Mutex
+		got  []byte
+		done = make(chan struct{})
+	)
+	out.printf("Connecting socket to 127.0.0.1:%d\n", port)
+	sock, err := lo.Connect(ctx, "127.0.0.1", port, core.Handlers{
+		Received: func(s *core.Socket, data []byte) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, data...)
+			if len(got) >= len(hello) {
+				out.printf("Got response! Message data: [%s]\n", strings.TrimRight(string(got), "\n"))
+				_ = s.Close()
+				close(done)
+			}
+		},
+		Disconnected: func(s *core.Socket, reason error) { out.printf("Peer disconnected socket!\n") },
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("failed to connect socket: %w", err)
+	}
+	out.printf("Sending hello message...\n")
+	if err := sock.Send([]byte(hello)); err != nil {
+		_ = sock.Close()
+		return fmt.Errorf("failed to send data: %w", err)
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return sdk.Errorf(sdk.ErrTimeout, "demo: no echo came back within 30s")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if string(got) != hello {
+		return fmt.Errorf("demo: the echo came back altered: %q, want %q", got, hello)
+	}
+	// Let the server see the client go before the interface closes.
+	time.Sleep(50 * time.Millisecond)
+	out.printf("Demo OK: the echo came back intact over lo0 (driver %s, a separate process)\n", lo.Info().Name)
+	return nil
+}
+
+// cmdIfaces starts every interface and prints one line each.
+func cmdIfaces(h *core.Host, args []string, stdout io.Writer) error {
+	if len(args) != 0 {
+		return fmt.Errorf("%w: ifaces takes no arguments", errUsage)
+	}
+	ifaces := h.Interfaces()
+	var wg sync.WaitGroup
+	for _, i := range ifaces {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			_ = i.Start(ctx)
+		}()
+	}
+	wg.Wait()
+	w := bufio.NewWriter(stdout)
+	for _, i := range ifaces {
+		state, err := i.State()
+		line := fmt.Sprintf("%s\t%s\t%s", i.Name(), i.Driver(), state)
+		if state == core.Up {
+			if info := i.Info(); info.Device != "" {
+				line += "\t" + info.Device
+			}
+		} else if err != nil {
+			line += "\t" + err.Error()
+		}
+		fmt.Fprintln(w, line)
+	}
+	return w.Flush()
+}
+
+func parsePort(s string) (int, error) {
+	p, err := strconv.Atoi(s)
+	if err != nil || p < 1 || p > 65535 {
+		return 0, fmt.Errorf("%w: port %q: want a number from 1 to 65535", errUsage, s)
+	}
+	return p, nil
+}
+
+// cmdListen accepts connections until interrupted, printing what arrives
+// (or echoing it back with --echo). Connection notices go to stderr, data
+// to stdout.
+func cmdListen(h *core.Host, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("listen", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	echo := fs.Bool("echo", false, "echo what arrives back to the sender")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: listen: %v", errUsage, err)
+	}
+	if fs.NArg() != 2 {
+		return fmt.Errorf("%w: listen [--echo] IFACE PORT", errUsage)
+	}
+	iface, err := h.Interface(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	port, err := parsePort(fs.Arg(1))
+	if err != nil {
+		return err
+	}
+	out := &lockedWriter{w: stdout}
+	note := &lockedWriter{w: stderr}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	l, err := iface.Listen(ctx, port, core.Handlers{
+		Connected: func(s *core.Socket) {
+			peer, _ := s.Peer()
+			note.printf("connected: %s from %s\n", s, peer)
+		},
+		Received: func(s *core.Socket, data []byte) {
+			if *echo {
+				if err := s.Send(data); err != nil {
+					note.printf("echo to %s: %v\n", s, err)
+				}
+				return
+			}
+			out.write(data)
+		},
+		Disconnected: func(s *core.Socket, reason error) { note.printf("disconnected: %s (%v)\n", s, reason) },
+	}, nil)
+	if err != nil {
+		return err
+	}
+	note.printf("listening on %s port %d\n", iface.Name(), port)
+	<-ctx.Done()
+	_ = l.Close()
+	return nil
+}
+
+// cmdConnect pipes stdin to a socket and the socket to stdout.
+func cmdConnect(h *core.Host, args []string, stdin io.Reader, stdout io.Writer) error {
+	fs := flag.NewFlagSet("connect", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	linger := fs.Duration("linger", 2*time.Second, "after stdin ends, how long to wait for the peer to close")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: connect: %v", errUsage, err)
+	}
+	if fs.NArg() != 2 && fs.NArg() != 3 {
+		return fmt.Errorf("%w: connect IFACE HOST PORT, or connect IFACE URL", errUsage)
+	}
+	iface, err := h.Interface(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	peerClosed := make(chan error, 1)
+	out := &lockedWriter{w: stdout}
+	handlers := core.Handlers{
+		Received:     func(s *core.Socket, data []byte) { out.write(data) },
+		Disconnected: func(s *core.Socket, reason error) { peerClosed <- reason },
+	}
+	dialCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var sock *core.Socket
+	if fs.NArg() == 2 {
+		sock, err = iface.ConnectURL(dialCtx, fs.Arg(1), handlers, nil)
+	} else {
+		port, perr := parsePort(fs.Arg(2))
+		if perr != nil {
+			return perr
+		}
+		sock, err = iface.Connect(dialCtx, fs.Arg(1), port, handlers, nil)
+	}
+	if err != nil {
+		return err
+	}
+	stdinDone := make(chan error, 1)
+	go func() { stdinDone <- pump(ctx, stdin, sock) }()
+
+	select {
+	case reason := <-peerClosed:
+		return dropErr(reason)
+	case <-ctx.Done():
+		_ = sock.Close()
+		return nil
+	case err := <-stdinDone:
+		if err != nil {
+			_ = sock.Close()
+			return err
+		}
+	}
+	t := time.NewTimer(*linger)
+	defer t.Stop()
+	select {
+	case reason := <-peerClosed:
+		return dropErr(reason)
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	_ = sock.Close()
+	return nil
+}
+
+// pump copies stdin to the socket until stdin ends.
+func pump(ctx context.Context, r io.Reader, s *core.Socket) error {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if serr := s.SendContext(ctx, buf[:n]); serr != nil {
+				return serr
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading stdin: %w", err)
+		}
+	}
+}
+
+// dropErr says whether a drop ends the command in success: the peer's
+// orderly close is the normal end.
+func dropErr(reason error) error {
+	if reason == nil || errors.Is(reason, sdk.ErrPeerClosed) {
+		return nil
+	}
+	return fmt.Errorf("connection dropped: %w", reason)
+}
+
+// lockedWriter keeps lines from different callbacks whole.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) printf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, format, args...)
+}
+
+func (l *lockedWriter) write(p []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, _ = l.w.Write(p)
+}
