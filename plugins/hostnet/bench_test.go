@@ -1,0 +1,190 @@
+package hostnet
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+
+	"ifsock/sdk"
+)
+
+// The benchmarks run the same work over raw net TCP on 127.0.0.1 and
+// through the driver in process, in one run, so results read as ratios:
+//
+//	go test -run - -bench . ./plugins/hostnet
+
+const bulkWrite = 64 << 10
+
+// countingEvents counts received bytes and signals each Received on data
+// (when set), for the benchmarks.
+type countingEvents struct {
+	got      atomic.Int64
+	target   int64         // when set, reached is closed once got reaches it
+	reached  chan struct{} // see target
+	data     chan int
+	accepted chan sdk.Socket
+}
+
+func (e *countingEvents) Accepted(_, s sdk.Socket, _ netip.AddrPort) {
+	if e.accepted != nil {
+		e.accepted <- s
+	}
+}
+
+func (e *countingEvents) Received(_ sdk.Socket, data []byte) error {
+	if got := e.got.Add(int64(len(data))); e.target > 0 && got >= e.target && got-int64(len(data)) < e.target {
+		close(e.reached)
+	}
+	if e.data != nil {
+		e.data <- len(data)
+	}
+	return nil
+}
+
+func (e *countingEvents) Dropped(sdk.Socket, error) {}
+
+// tcpPair returns both ends of a raw TCP connection on 127.0.0.1.
+func tcpPair(b *testing.B) (client, server net.Conn) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
+}
+
+// drain reads n bytes from c into a reused buffer and reports the error.
+func drain(c net.Conn, n int64) chan error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.CopyN(io.Discard, c, n)
+		done <- err
+	}()
+	return done
+}
+
+// BenchmarkBulk: one-way throughput with 64 KiB writes: raw TCP, the driver
+// receiving (its reader and Events.Received), and the driver sending.
+func BenchmarkBulk(b *testing.B) {
+	buf := make([]byte, bulkWrite)
+	b.Run("raw-tcp", func(b *testing.B) {
+		client, server := tcpPair(b)
+		b.SetBytes(bulkWrite)
+		done := drain(server, int64(b.N)*bulkWrite)
+		b.ResetTimer()
+		for range b.N {
+			if _, err := client.Write(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	})
+	b.Run("hostnet-recv", func(b *testing.B) {
+		ev := &countingEvents{accepted: make(chan sdk.Socket, 1),
+			target: int64(b.N) * bulkWrite, reached: make(chan struct{})}
+		d, _ := open(b, ev, nil)
+		port := freePort(b)
+		if _, err := d.Listen(context.Background(), sdk.ListenRequest{Port: port}); err != nil {
+			b.Fatal(err)
+		}
+		c, err := net.Dial("tcp", hostPort("127.0.0.1", port))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		<-ev.accepted
+		b.SetBytes(bulkWrite)
+		b.ResetTimer()
+		for range b.N {
+			if _, err := c.Write(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+		<-ev.reached
+	})
+	b.Run("hostnet-send", func(b *testing.B) {
+		d, _ := open(b, &countingEvents{}, nil)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ln.Close()
+		s, err := d.Connect(context.Background(), sdk.ConnectRequest{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port})
+		if err != nil {
+			b.Fatal(err)
+		}
+		server, err := ln.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer server.Close()
+		b.SetBytes(bulkWrite)
+		done := drain(server, int64(b.N)*bulkWrite)
+		ctx := context.Background()
+		b.ResetTimer()
+		for range b.N {
+			if err := d.Send(ctx, s, buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// BenchmarkEcho64: one 64-byte round trip through an echo server per
+// iteration: raw TCP, and the driver (Send, then wait for Received).
+func BenchmarkEcho64(b *testing.B) {
+	msg := make([]byte, 64)
+	b.Run("raw-tcp", func(b *testing.B) {
+		port := echoServer(b, "tcp", "127.0.0.1:0")
+		c, err := net.Dial("tcp", hostPort("127.0.0.1", port))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		in := make([]byte, 64)
+		b.ResetTimer()
+		for range b.N {
+			if _, err := c.Write(msg); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("hostnet", func(b *testing.B) {
+		port := echoServer(b, "tcp", "127.0.0.1:0")
+		ev := &countingEvents{data: make(chan int, 16)}
+		d, _ := open(b, ev, nil)
+		ctx := context.Background()
+		s, err := d.Connect(ctx, sdk.ConnectRequest{Host: "127.0.0.1", Port: port})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for range b.N {
+			if err := d.Send(ctx, s, msg); err != nil {
+				b.Fatal(err)
+			}
+			for n := 0; n < len(msg); n += <-ev.data {
+			}
+		}
+	})
+}
