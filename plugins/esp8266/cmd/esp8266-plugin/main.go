@@ -1,0 +1,14 @@
+// Command esp8266-plugin serves the esp8266 driver (an ESP8266 module running
+// Espressif's AT firmware on a serial port) as a standalone plugin binary
+// for the ifsock host. It is started by the host, never by hand: stdout
+// carries the plugin handshake.
+package main
+
+import (
+	"ifsock/plugins/esp8266"
+	"ifsock/sdk"
+)
+
+func main() {
+	sdk.Serve(esp8266.New())
+}

@@ -1,0 +1,97 @@
+// Package esp8266 is the driver of an ESP8266 WiFi module running
+// Espressif's AT firmware, reached through a serial port: it implements the
+// [sdk.Driver] contract with the module's own TCP/IP stack, so that an
+// application using the ifsock socket API can use the module's WiFi network
+// exactly as it would any other interface.
+//
+// Both firmware families are handled: NonOS AT 1.x (1.7 is the last and the
+// one tested; 1.1 to 1.6 work in active receive mode) and ESP-AT 2.x for the
+// ESP8266 (2.0 to 2.2). The byte-level reference the driver follows is the
+// project's esp-at-reference.md.
+//
+// # Settings
+//
+//	port=/dev/ttyUSB0  the serial device; required unless the Driver was made
+//	                   by NewOnPort
+//	baud=115200        the module's UART rate (the driver does not change it)
+//	ssid=, password=   the WiFi network to join. With no ssid the module keeps
+//	                   the network it joins by itself. The password is never
+//	                   logged, not even in a trace.
+//	join=true          join ssid at Open (and after a module reset) unless the
+//	                   module is on it already; false leaves the WiFi alone
+//	firmware=auto      auto (from AT+GMR), 1.7 or 2.2: force a dialect
+//	trace=false        log every byte on the wire (escaped, "rx"/"tx") at
+//	                   info level: the log to send with a bug report
+//	passive=auto       passive receive (AT+CIPRECVMODE=1) where the firmware
+//	                   has it (1.7+ and 2.x); on requires it; off never uses it
+//	buffer=16384       bytes of received data held per socket between the
+//	                   module and the host
+//	timeout=10s        how long one AT command may take (connects and DNS get
+//	                   at least 20 s, a WiFi join at least 30 s)
+//
+// Unknown settings are rejected with sdk.ErrBadArgument naming the known ones.
+//
+// # Limits
+//
+// The module has five links (ids 0-4) and one TCP server. Info.MaxSockets is
+// 5 and the listener counts as one of them, so with a listener open at most
+// four connections are held; a further incoming connection is closed at once
+// and logged. A second Listen is sdk.ErrUnsupported. One AT+CIPSEND takes at
+// most 2048 bytes (Info.MaxWrite): Send splits. Only TCP over IPv4: an IPv6
+// address is sdk.ErrUnsupported. Host names are resolved by the module
+// (AT+CIPDOMAIN). Throughput is bounded by the UART: baud/10 bytes per second
+// shared by both directions and by the AT framing.
+//
+// # Goroutines and ownership
+//
+// The Driver owns the port and four kinds of goroutines, all stopped by
+// Close, which then closes the port:
+//
+//   - one reader, the only reader of the port. It runs a byte-stream
+//     tokenizer (not a line reader): +IPD and +CIPRECVDATA payloads are read
+//     by their announced length, the ">" prompt is found without a line end,
+//     and unknown lines and garbage are tolerated. It splits command
+//     responses from unsolicited messages (CONNECT, CLOSED, +IPD, WIFI...,
+//     ready) and never blocks on the host.
+//   - one command runner, the only writer of the port. Commands run one at a
+//     time: the runner writes a line and waits for its final result (OK,
+//     ERROR, FAIL, SEND OK, SEND FAIL); a reply is complete only by its
+//     final token. "busy p..."/"busy s..." mean the module dropped the line:
+//     it is sent again with a growing pause, within the timeout. A command
+//     on the wire is always finished, even when its caller's ctx ends (the
+//     module would be left half way through it, waiting for CIPSEND data).
+//     After a timeout the runner gets back in step (AT+CIPMUX? until its own
+//     answer comes back) before the next command.
+//   - in passive mode, one fetch pump, which reads a socket's data from the
+//     module (AT+CIPRECVDATA, 2048 bytes at most) only while that socket's
+//     queue has room (the buffer setting). A slow handler thus leaves the
+//     data in the module, whose TCP window then holds the peer back: flow
+//     control per socket (design rule 6).
+//   - one deliverer per socket, which raises that socket's events one at a
+//     time and in order: Accepted, then Received in byte order, then at most
+//     one Dropped. Events.Received may block; only that socket waits.
+//
+// In active mode (firmware before 1.7, or passive=off) the module sends data
+// as it comes, with no flow control: each socket buffers at most the buffer
+// setting, and a socket whose host does not keep up is dropped with
+// sdk.ErrOverflow and an error in the log, never silently losing bytes.
+//
+// # Events and errors
+//
+// A close by the peer ("<id>,CLOSED") is Dropped(sdk.ErrPeerClosed), after
+// all the socket's data. SEND FAIL fails the Send with sdk.ErrReset and
+// drops the socket with it. A module reset ("ready" at any time) drops every
+// socket, the listener included, with sdk.ErrDevice, and the module is
+// brought up again. A failed serial port drops every socket with
+// sdk.ErrDevice and fails every later call. A local CloseSocket or Close
+// raises no Dropped (design rule 3).
+//
+// Connect errors: sdk.ErrNameNotResolved (the module could not resolve the
+// name), sdk.ErrRefused (the module could not connect: it does not tell a
+// refusal from an unreachable host or a timeout), sdk.ErrUnreachable (the
+// module has no IP address), sdk.ErrNoSockets (no link left).
+//
+// Nothing in this package writes to stdout: in a plugin process stdout
+// carries the plugin handshake. The driver logs through the hclog.Logger of
+// the OpenRequest.
+package esp8266
