@@ -1,0 +1,188 @@
+package loopback
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+
+	"ifsock/sdk"
+)
+
+// Name is the driver's name in its Info.
+const Name = "loopback"
+
+// Version is the driver's version in its Info.
+const Version = "0.1.0"
+
+// lifecycle is where a Driver is between New and Close.
+type lifecycle int
+
+const (
+	stateNew lifecycle = iota
+	stateOpen
+	stateClosed
+)
+
+// Driver is the in-memory loopback driver: its Listen and Connect meet
+// inside the process, and each socket's data goes through a bounded buffer
+// to the socket's own delivery goroutine.
+//
+// Ownership: the Driver owns every socket it hands out and one goroutine per
+// socket; a socket's goroutine is the only caller of Events for that socket,
+// so its events never overlap and arrive in order. CloseSocket stops the
+// socket's goroutine and Close stops all of them; both wait for an event
+// handler that is running to return, unless they are called from inside that
+// very handler. Close is idempotent, and no event is raised once it returned.
+//
+// Concurrency: every method is safe from any goroutine, and from inside the
+// handlers of Events.
+type Driver struct {
+	mu        sync.Mutex
+	state     lifecycle
+	cfg       config
+	events    sdk.Events
+	log       hclog.Logger
+	closing   chan struct{}          // closed by Close: wakes every waiting call
+	lastID    sdk.Socket             // the last socket handed out; ids are never reused
+	socks     map[sdk.Socket]*socket // open sockets, listeners included; the limit counts these
+	listeners map[int]*socket        // open listeners by port
+	ephemeral map[int]bool           // local ports of client sockets
+	lastPort  int                    // the last ephemeral port handed out
+	running   map[*socket]bool       // sockets whose goroutine has not exited yet
+}
+
+// New returns a driver that is not open yet.
+func New() *Driver {
+	return &Driver{closing: make(chan struct{})}
+}
+
+var _ sdk.Driver = (*Driver)(nil)
+
+// Open starts the driver with its settings (see the Setting constants) and
+// says what it supports.
+func (d *Driver) Open(ctx context.Context, req sdk.OpenRequest) (sdk.Info, error) {
+	if req.Events == nil {
+		return sdk.Info{}, sdk.Errorf(sdk.ErrBadArgument, "loopback: open: no Events given")
+	}
+	if err := ctx.Err(); err != nil {
+		return sdk.Info{}, ctxError("open", err)
+	}
+	cfg, err := parseSettings(req.Settings)
+	if err != nil {
+		return sdk.Info{}, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch d.state {
+	case stateOpen:
+		return sdk.Info{}, sdk.Errorf(sdk.ErrBusy, "loopback: open: the driver is already open")
+	case stateClosed:
+		return sdk.Info{}, sdk.Errorf(sdk.ErrUnsupported, "loopback: open: a closed driver cannot be opened again, make a new one with New")
+	}
+	d.state = stateOpen
+	d.cfg = cfg
+	d.events = req.Events
+	d.log = req.Logger
+	if d.log == nil {
+		d.log = hclog.NewNullLogger()
+	}
+	d.socks = make(map[sdk.Socket]*socket)
+	d.listeners = make(map[int]*socket)
+	d.ephemeral = make(map[int]bool)
+	d.running = make(map[*socket]bool)
+	d.log.Debug("loopback open", "interface", req.Interface, "settings", req.Settings.Redacted())
+	return d.info(), nil
+}
+
+// info describes the driver; d.cfg must be set.
+func (d *Driver) info() sdk.Info {
+	return sdk.Info{
+		Name:       Name,
+		Version:    Version,
+		Device:     "in-memory loopback",
+		CanListen:  true,
+		MaxSockets: d.cfg.maxSockets,
+	}
+}
+
+// Close closes every socket without Dropped events, stops every goroutine of
+// the driver and waits for them, except the caller's own when Close is called
+// from inside an event handler. If a handler does not return before ctx is
+// done, Close returns ErrTimeout or ErrCanceled; the driver is closed anyway.
+// Closing a closed driver does nothing and returns nil; closing a driver that
+// was never opened returns ErrNotOpen.
+func (d *Driver) Close(ctx context.Context) error {
+	me := goid()
+	d.mu.Lock()
+	switch d.state {
+	case stateNew:
+		d.mu.Unlock()
+		return sdk.Errorf(sdk.ErrNotOpen, "loopback: close: the driver was never opened")
+	case stateClosed:
+		d.mu.Unlock()
+		return nil
+	}
+	d.state = stateClosed
+	close(d.closing)
+	for _, s := range d.socks {
+		s.halt()
+	}
+	clear(d.socks)
+	clear(d.listeners)
+	clear(d.ephemeral)
+	var wait []chan struct{}
+	for s := range d.running {
+		if s.gid != me {
+			wait = append(wait, s.done)
+		}
+	}
+	d.mu.Unlock()
+	for _, done := range wait {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctxError("close: an event handler did not return", ctx.Err())
+		}
+	}
+	d.log.Debug("loopback closed")
+	return nil
+}
+
+// Peer returns the remote address of a connected socket: 127.0.0.1 (or ::1)
+// and the listener's port for a client socket, the client's ephemeral port
+// for an accepted one.
+func (d *Driver) Peer(ctx context.Context, id sdk.Socket) (netip.AddrPort, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s, err := d.lookup("peer", id)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	if s.listener {
+		return netip.AddrPort{}, sdk.Errorf(sdk.ErrBadArgument, "peer: %v is a listener, which has no peer", id)
+	}
+	return s.remote, nil
+}
+
+// lookup returns the open socket id; d.mu must be held.
+func (d *Driver) lookup(op string, id sdk.Socket) (*socket, error) {
+	if d.state != stateOpen {
+		return nil, sdk.Errorf(sdk.ErrNotOpen, "loopback: %s", op)
+	}
+	s := d.socks[id]
+	if s == nil {
+		return nil, sdk.Errorf(sdk.ErrClosed, "%s: %v is not open (closed, dropped or never opened)", op, id)
+	}
+	return s, nil
+}
+
+// ctxError turns a context's error into the vocabulary.
+func ctxError(op string, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return sdk.Errorf(sdk.ErrTimeout, "loopback: %s: %w", op, err)
+	}
+	return sdk.Errorf(sdk.ErrCanceled, "loopback: %s: %w", op, err)
+}

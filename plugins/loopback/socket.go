@@ -1,0 +1,178 @@
+package loopback
+
+import (
+	"net/netip"
+
+	"ifsock/sdk"
+)
+
+// socket is one socket of the driver: a listener, or one end of a
+// connection. Its fields after the first group are guarded by Driver.mu.
+type socket struct {
+	id       sdk.Socket
+	d        *Driver
+	listener bool
+	port     int            // a listener's port
+	local    netip.AddrPort // a connected socket's own address
+	remote   netip.AddrPort // a connected socket's peer address
+	from     *socket        // the listener that accepted this socket; nil for a client
+	peer     *socket        // the other end of the connection; nil for a listener
+	sink     sink           // where the socket's goroutine hands its events
+	sendLock chan struct{}  // holds one token while a Send runs: each Send's bytes stay together
+	done     chan struct{}  // closed when the socket's goroutine has exited
+	kill     chan struct{}  // closed by halt: the goroutine stops without more events
+
+	gid       int64         // id of the socket's goroutine, once it runs
+	open      bool          // in Driver.socks: not closed locally, not dropped
+	stopped   bool          // halt was called
+	announced bool          // Accepted was delivered (always true for a client)
+	q         []byte        // inbound bytes not delivered yet are q[head:]
+	head      int           //
+	held      int           // inbound bytes queued or inside a running Received: the window in use
+	received  int64         // inbound bytes ever taken, for drop_after
+	eof       error         // no more data will come: Dropped(eof) follows the queued bytes
+	sendErr   error         // why Send on this socket fails although it is still open
+	cbGID     int64         // goroutine running an event of this socket now, 0 if none
+	accepting map[int64]int // a listener's: goroutines running an Accepted that names it
+	wake      chan struct{} // one token: something changed for the socket's goroutine
+	space     chan struct{} // closed and replaced when the window frees or the state changes
+	idle      chan struct{} // closed and replaced when an event of this socket ends
+}
+
+// newSocket returns a socket with its channels made; d.mu must be held.
+func (d *Driver) newSocket() *socket {
+	d.lastID++
+	return &socket{
+		id:        d.lastID,
+		d:         d,
+		open:      true,
+		sendLock:  make(chan struct{}, 1),
+		done:      make(chan struct{}),
+		kill:      make(chan struct{}),
+		wake:      make(chan struct{}, 1),
+		space:     make(chan struct{}),
+		idle:      make(chan struct{}),
+		accepting: make(map[int64]int),
+	}
+}
+
+// signal wakes the socket's goroutine and every writer waiting for room in
+// its window; d.mu must be held.
+func (s *socket) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	close(s.space)
+	s.space = make(chan struct{})
+}
+
+// stop makes the socket's goroutine exit without raising more events;
+// d.mu must be held.
+func (s *socket) stop() {
+	if !s.stopped {
+		s.stopped = true
+		close(s.kill)
+	}
+}
+
+// halt marks s closed and stops its goroutine, waking whoever waits on s or
+// on its peer; d.mu must be held.
+func (s *socket) halt() {
+	s.open = false
+	s.stop()
+	s.signal()
+	if s.peer != nil {
+		s.peer.signal()
+	}
+}
+
+// eventDone records that the running event of s ended; d.mu must be held.
+func (s *socket) eventDone() {
+	s.cbGID = 0
+	s.notifyIdle()
+}
+
+// notifyIdle wakes CloseSocket calls waiting for s to be quiet; d.mu must
+// be held.
+func (s *socket) notifyIdle() {
+	close(s.idle)
+	s.idle = make(chan struct{})
+}
+
+// quiet reports whether no event of s, nor an Accepted naming s, runs on a
+// goroutine other than me; d.mu must be held.
+func (s *socket) quiet(me int64) bool {
+	if s.cbGID != 0 && s.cbGID != me {
+		return false
+	}
+	for gid, n := range s.accepting {
+		if n > 0 && gid != me {
+			return false
+		}
+	}
+	return true
+}
+
+// push appends b to the inbound queue; d.mu must be held.
+func (s *socket) push(b []byte) {
+	if s.head > 0 && len(s.q)+len(b) > cap(s.q) {
+		n := copy(s.q, s.q[s.head:])
+		s.q = s.q[:n]
+		s.head = 0
+	}
+	s.q = append(s.q, b...)
+	s.held += len(b)
+	s.received += int64(len(b))
+	s.signal()
+}
+
+// pop takes up to max queued bytes into a new slice; d.mu must be held.
+// The bytes stay counted in held until the Received call ends.
+func (s *socket) pop(max int) []byte {
+	n := min(len(s.q)-s.head, max)
+	out := make([]byte, n)
+	copy(out, s.q[s.head:])
+	s.head += n
+	if s.head == len(s.q) {
+		s.q, s.head = s.q[:0], 0
+	}
+	return out
+}
+
+// discard drops the queued bytes; d.mu must be held.
+func (s *socket) discard() {
+	s.held -= len(s.q) - s.head
+	s.q, s.head = nil, 0
+	s.signal()
+}
+
+// remove takes s out of the driver's tables, freeing its slot and its port;
+// d.mu must be held.
+func (d *Driver) remove(s *socket) {
+	s.open = false
+	delete(d.socks, s.id)
+	if s.listener {
+		if d.listeners[s.port] == s {
+			delete(d.listeners, s.port)
+		}
+	} else if s.from == nil {
+		delete(d.ephemeral, int(s.local.Port()))
+	}
+}
+
+// end says no more data will arrive at s: its queued bytes are delivered,
+// then Dropped(reason); meanwhile Send on s fails with sendErr. The first
+// reason stays. d.mu must be held.
+func (s *socket) end(reason, sendErr error) {
+	if !s.open {
+		return
+	}
+	if s.eof == nil {
+		s.eof = reason
+	}
+	if s.sendErr == nil {
+		s.sendErr = sendErr
+	}
+	s.signal()
+}
