@@ -27,7 +27,8 @@
 // them; Driver.Close closes every socket and waits for them.
 //
 // The reader is the flow control of design rule 6: it reads from the OS only
-// as fast as the host consumes. It reads at most read_size bytes, hands them
+// as fast as the host consumes. It reads at most read_size bytes (an idle
+// socket's buffer starts at 4 KiB and doubles while reads fill it), hands them
 // to Events.Received (which takes ownership of the slice and blocks while the
 // host's receive window for the socket is full), and only then reads again.
 // What the host has not consumed stays in the kernel's socket buffers, and
