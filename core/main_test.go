@@ -8,15 +8,10 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"ifsock/core"
-	"ifsock/plugins/hostnet"
-	"ifsock/plugins/loopback"
-	"ifsock/sdk"
+	"ifsock/plugins/builtin"
 )
 
-var builtins = core.Builtins{
-	"loopback": func() sdk.Driver { return loopback.New() },
-	"hostnet":  func() sdk.Driver { return hostnet.New() },
-}
+var builtins = core.Builtins(builtin.Drivers)
 
 // TestMain lets the test binary serve as the built-in driver plugins: the
 // core re-executes it in plugin mode, as it does the host binary.

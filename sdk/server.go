@@ -2,8 +2,6 @@ package sdk
 
 import (
 	"context"
-	"errors"
-	"io"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
@@ -21,14 +19,16 @@ type server struct {
 	driver Driver
 	logger hclog.Logger
 
-	mu     sync.Mutex
-	sink   *sink
-	opened bool
-	closed bool
+	mu      sync.Mutex
+	sink    *sink
+	writers *writers
+	opened  bool
+	closed  bool
 }
 
 func newServer(d Driver, logger hclog.Logger) *server {
-	return &server{driver: d, logger: logger, sink: newSink(wire.DefaultWindow)}
+	k := newSink(wire.DefaultWindow)
+	return &server{driver: d, logger: logger, sink: k, writers: newWriters(d, k)}
 }
 
 func (s *server) Open(ctx context.Context, req *wire.OpenRequest) (*wire.OpenResponse, error) {
@@ -72,28 +72,6 @@ func (s *server) Listen(ctx context.Context, req *wire.ListenRequest) (*wire.Soc
 	return &wire.SocketResponse{Status: statusOf(err), Socket: uint64(sock)}, nil
 }
 
-// Send hands each chunk to the driver in order and answers at the first
-// failure or once the host has sent the last chunk.
-func (s *server) Send(stream grpc.ClientStreamingServer[wire.SendChunk, wire.Status]) error {
-	ctx := stream.Context()
-	var sock Socket
-	for {
-		chunk, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return stream.SendAndClose(&wire.Status{})
-		}
-		if err != nil {
-			return err
-		}
-		if sock == 0 {
-			sock = Socket(chunk.Socket)
-		}
-		if err := s.driver.Send(ctx, sock, chunk.Data); err != nil {
-			return stream.SendAndClose(statusOf(err))
-		}
-	}
-}
-
 func (s *server) Peer(ctx context.Context, req *wire.SocketRequest) (*wire.PeerResponse, error) {
 	addr, err := s.driver.Peer(ctx, Socket(req.Socket))
 	if err != nil {
@@ -127,6 +105,7 @@ func (s *server) closeDriver(ctx context.Context) error {
 	opened := s.opened
 	s.mu.Unlock()
 	s.sink.close()
+	s.writers.close()
 	if !opened {
 		return nil
 	}
@@ -137,10 +116,10 @@ func (s *server) closeDriver(ctx context.Context) error {
 	return err
 }
 
-// Events runs for the whole session: it writes batches of events and reads
-// credits. When the host goes away the stream breaks and the driver is
-// closed.
-func (s *server) Events(stream grpc.BidiStreamingServer[wire.Credits, wire.EventBatch]) error {
+// Session runs for the driver's life: it writes batches of events and
+// reads the host's writes, cancels and credits. When the host goes away the
+// stream breaks and the driver is closed.
+func (s *server) Session(stream grpc.BidiStreamingServer[wire.HostBatch, wire.EventBatch]) error {
 	ctx := stream.Context()
 	go func() {
 		for {
@@ -150,6 +129,12 @@ func (s *server) Events(stream grpc.BidiStreamingServer[wire.Credits, wire.Event
 			}
 			for _, c := range msg.Credits {
 				s.sink.grant(Socket(c.Socket), int64(c.Bytes))
+			}
+			for _, c := range msg.Cancels {
+				s.writers.abandon(Socket(c.Socket), c.Id)
+			}
+			for _, w := range msg.Writes {
+				s.writers.add(w)
 			}
 		}
 	}()

@@ -119,6 +119,18 @@ func (k *sink) Dropped(s Socket, reason error) {
 	k.pushLocked(&wire.Event{Socket: uint64(s), Kind: &wire.Event_Dropped{Dropped: statusOf(reason)}})
 }
 
+// written reports the progress of one of the host's Send calls. It is not
+// subject to credit: the host bounds its own writes in flight.
+func (k *sink) written(s Socket, id uint64, n int, done bool, err error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.closed {
+		return
+	}
+	k.pushLocked(&wire.Event{Socket: uint64(s), Kind: &wire.Event_Written{
+		Written: &wire.Written{Id: id, Bytes: uint32(n), Done: done, Status: statusOf(err)}}})
+}
+
 // forgetLocked marks s gone and wakes a Received waiting for its credit.
 func (k *sink) forgetLocked(s Socket) {
 	if c := k.sockets[s]; c != nil {

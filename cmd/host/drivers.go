@@ -1,15 +1,7 @@
 package main
 
-import (
-	"ifsock/core"
-	"ifsock/plugins/hostnet"
-	"ifsock/plugins/loopback"
-	"ifsock/sdk"
-)
+import "ifsock/plugins/builtin"
 
 // builtins are the drivers compiled into the host binary. They run as
 // plugin processes: the binary re-executes itself in plugin mode.
-var builtins = core.Builtins{
-	"loopback": func() sdk.Driver { return loopback.New() },
-	"hostnet":  func() sdk.Driver { return hostnet.New() },
-}
+var builtins = builtin.Drivers

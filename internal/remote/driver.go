@@ -10,7 +10,6 @@ package remote
 import (
 	"context"
 	"errors"
-	"io"
 	"net/netip"
 	"sync"
 
@@ -35,19 +34,21 @@ type Driver struct {
 	// process owner uses it to reap the process).
 	onExit func()
 
-	mu      sync.Mutex
-	events  sdk.Events
-	inboxes map[sdk.Socket]*inbox
-	gone    map[sdk.Socket]struct{}
-	state   int // stateNew, stateOpen, stateClosed
-	dead    bool
-	deadCh  chan struct{}
-	credits map[sdk.Socket]int64
+	mu        sync.Mutex
+	events    sdk.Events
+	inboxes   map[sdk.Socket]*inbox
+	gone      map[sdk.Socket]struct{}
+	state     int // stateNew, stateOpen, stateClosed
+	dead      bool
+	deadCh    chan struct{}
+	calls     map[uint64]*sendCall
+	nextCall  uint64
+	sendLocks map[sdk.Socket]*sync.Mutex
 
-	creditSignal chan struct{}
-	cancel       context.CancelFunc
-	loops        sync.WaitGroup // reader and credit writer
-	runners      sync.WaitGroup // per-socket delivery goroutines
+	out     *outbox
+	cancel  context.CancelFunc
+	loops   sync.WaitGroup // reader and credit writer
+	runners sync.WaitGroup // per-socket delivery goroutines
 }
 
 const (
@@ -67,15 +68,16 @@ func NewDriver(conn grpc.ClientConnInterface, logger hclog.Logger, window int, o
 		logger = hclog.NewNullLogger()
 	}
 	return &Driver{
-		client:       wire.NewDriverClient(conn),
-		logger:       logger,
-		window:       int64(window),
-		onExit:       onExit,
-		inboxes:      make(map[sdk.Socket]*inbox),
-		gone:         make(map[sdk.Socket]struct{}),
-		deadCh:       make(chan struct{}),
-		credits:      make(map[sdk.Socket]int64),
-		creditSignal: make(chan struct{}, 1),
+		client:    wire.NewDriverClient(conn),
+		logger:    logger,
+		window:    int64(window),
+		onExit:    onExit,
+		inboxes:   make(map[sdk.Socket]*inbox),
+		gone:      make(map[sdk.Socket]struct{}),
+		deadCh:    make(chan struct{}),
+		calls:     make(map[uint64]*sendCall),
+		sendLocks: make(map[sdk.Socket]*sync.Mutex),
+		out:       newOutbox(),
 	}
 }
 
@@ -105,14 +107,14 @@ func (d *Driver) Open(ctx context.Context, req sdk.OpenRequest) (sdk.Info, error
 	d.cancel = cancel
 	d.mu.Unlock()
 
-	stream, err := d.client.Events(streamCtx)
+	stream, err := d.client.Session(streamCtx)
 	if err != nil {
 		d.die(err)
 		return sdk.Info{}, d.callErr(ctx, err)
 	}
 	d.loops.Add(2)
 	go d.readEvents(stream)
-	go d.writeCredits(streamCtx, stream)
+	go d.writeOut(streamCtx, stream)
 
 	resp, err := d.client.Open(ctx, &wire.OpenRequest{Interface: req.Interface, Settings: req.Settings, Window: uint32(d.window)})
 	if err != nil {
@@ -187,7 +189,10 @@ func (d *Driver) opened(resp *wire.SocketResponse) (sdk.Socket, error) {
 	return s, nil
 }
 
-// Send implements sdk.Driver: one stream per call, data in chunks.
+// Send implements sdk.Driver. The data goes out on the session stream in
+// chunks, at most sendWindow bytes ahead of what the driver has taken; Send
+// returns when the driver reports the last chunk taken. Sends on one socket
+// are serialized so that their bytes never interleave.
 func (d *Driver) Send(ctx context.Context, s sdk.Socket, data []byte) error {
 	if err := d.checkOpen(); err != nil {
 		return err
@@ -195,26 +200,67 @@ func (d *Driver) Send(ctx context.Context, s sdk.Socket, data []byte) error {
 	if len(data) == 0 {
 		return nil
 	}
-	stream, err := d.client.Send(ctx)
-	if err != nil {
-		return d.callErr(ctx, err)
-	}
-	for len(data) > 0 {
-		n := min(len(data), wire.MaxChunk)
-		err := stream.Send(&wire.SendChunk{Socket: uint64(s), Data: data[:n]})
-		if errors.Is(err, io.EOF) {
-			break // the plugin answered early: the answer says why
+	lock := d.sendLock(s)
+	lock.Lock()
+	defer lock.Unlock()
+
+	// One report per chunk in flight at most, and the reader must never
+	// block on this channel (it holds d.mu): room for a window and more.
+	call := &sendCall{progress: make(chan *wire.Written, sendWindow/wire.MaxChunk+8)}
+	d.mu.Lock()
+	d.nextCall++
+	id := d.nextCall
+	d.calls[id] = call
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		delete(d.calls, id)
+		d.mu.Unlock()
+	}()
+
+	offset, inflight := 0, 0
+	for {
+		for offset < len(data) && inflight < sendWindow {
+			n := min(len(data)-offset, wire.MaxChunk)
+			chunk := make([]byte, n) // the caller may reuse data once Send returns
+			copy(chunk, data[offset:])
+			offset += n
+			inflight += n
+			d.out.write(&wire.Write{Socket: uint64(s), Id: id, Data: chunk, Last: offset == len(data)})
 		}
-		if err != nil {
-			return d.callErr(ctx, err)
+		select {
+		case w := <-call.progress:
+			inflight -= int(w.Bytes)
+			if w.Done {
+				return errOf(w.Status)
+			}
+		case <-ctx.Done():
+			d.out.cancel(s, id)
+			return sdk.Errorf(sdk.CodeOf(ctx.Err()).Sentinel(), "send on %v: %w", s, ctx.Err())
+		case <-d.deadCh:
+			return sdk.Errorf(sdk.ErrDriverExited, "send on %v", s)
 		}
-		data = data[n:]
 	}
-	st, err := stream.CloseAndRecv()
-	if err != nil {
-		return d.callErr(ctx, err)
+}
+
+// sendWindow bounds the bytes of one Send the driver has not taken yet, and
+// so the memory a plugin spends on one socket's writes.
+const sendWindow = 1 << 20
+
+type sendCall struct {
+	progress chan *wire.Written
+}
+
+// sendLock returns the mutex that serializes Sends on s.
+func (d *Driver) sendLock(s sdk.Socket) *sync.Mutex {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m := d.sendLocks[s]
+	if m == nil {
+		m = new(sync.Mutex)
+		d.sendLocks[s] = m
 	}
-	return errOf(st)
+	return m
 }
 
 // Peer implements sdk.Driver.

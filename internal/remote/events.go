@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"context"
 	"net/netip"
 
 	"google.golang.org/grpc"
@@ -110,12 +111,8 @@ func (d *Driver) deliver(in *inbox) {
 			} else {
 				in.consumed += int64(len(e.data))
 				if in.consumed >= d.window/4 {
-					d.credits[in.sock] += in.consumed
+					d.out.credit(in.sock, in.consumed)
 					in.consumed = 0
-					select {
-					case d.creditSignal <- struct{}{}:
-					default:
-					}
 				}
 			}
 			d.mu.Unlock()
@@ -132,7 +129,7 @@ func (d *Driver) deliver(in *inbox) {
 // readEvents reads event batches until the stream breaks, and dispatches
 // each event to its socket's inbox. A broken stream means the plugin died
 // (or the driver is closing).
-func (d *Driver) readEvents(stream grpc.BidiStreamingClient[wire.Credits, wire.EventBatch]) {
+func (d *Driver) readEvents(stream grpc.BidiStreamingClient[wire.HostBatch, wire.EventBatch]) {
 	defer d.loops.Done()
 	for {
 		batch, err := stream.Recv()
@@ -150,6 +147,13 @@ func (d *Driver) readEvents(stream grpc.BidiStreamingClient[wire.Credits, wire.E
 				ev = event{kind: evAccepted, listener: sdk.Socket(k.Accepted.Listener), peer: peer}
 			case *wire.Event_Data:
 				ev = event{kind: evData, data: k.Data}
+			case *wire.Event_Written:
+				if call := d.calls[k.Written.Id]; call != nil {
+					// progress holds more reports than a call has chunks
+					// in flight, so this never blocks the reader.
+					call.progress <- k.Written
+				}
+				continue
 			case *wire.Event_Dropped:
 				reason := errOf(k.Dropped)
 				if reason == nil {
@@ -167,23 +171,16 @@ func (d *Driver) readEvents(stream grpc.BidiStreamingClient[wire.Credits, wire.E
 	}
 }
 
-// writeCredits sends the credits delivery goroutines accumulate, batched.
-func (d *Driver) writeCredits(ctx interface{ Done() <-chan struct{} }, stream grpc.BidiStreamingClient[wire.Credits, wire.EventBatch]) {
+// writeOut sends what the outbox collects (writes, cancels, credits) in
+// batches, until the stream ends.
+func (d *Driver) writeOut(ctx context.Context, stream grpc.BidiStreamingClient[wire.HostBatch, wire.EventBatch]) {
 	defer d.loops.Done()
 	for {
-		select {
-		case <-d.creditSignal:
-		case <-ctx.Done():
+		batch, ok := d.out.next(ctx.Done())
+		if !ok {
 			return
 		}
-		d.mu.Lock()
-		msg := &wire.Credits{Credits: make([]*wire.Credit, 0, len(d.credits))}
-		for s, n := range d.credits {
-			msg.Credits = append(msg.Credits, &wire.Credit{Socket: uint64(s), Bytes: uint32(n)})
-		}
-		clear(d.credits)
-		d.mu.Unlock()
-		if err := stream.Send(msg); err != nil {
+		if err := stream.Send(batch); err != nil {
 			return
 		}
 	}

@@ -520,28 +520,32 @@ func (x *PeerResponse) GetAddr() string {
 	return ""
 }
 
-type SendChunk struct {
+// Write is one chunk of a Send call. Chunks of one call share its id and
+// are taken by the driver in order; the last one says so.
+type Write struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Socket        uint64                 `protobuf:"varint,1,opt,name=socket,proto3" json:"socket,omitempty"`
-	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	Id            uint64                 `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	Data          []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	Last          bool                   `protobuf:"varint,4,opt,name=last,proto3" json:"last,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *SendChunk) Reset() {
-	*x = SendChunk{}
+func (x *Write) Reset() {
+	*x = Write{}
 	mi := &file_wire_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *SendChunk) String() string {
+func (x *Write) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*SendChunk) ProtoMessage() {}
+func (*Write) ProtoMessage() {}
 
-func (x *SendChunk) ProtoReflect() protoreflect.Message {
+func (x *Write) ProtoReflect() protoreflect.Message {
 	mi := &file_wire_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -553,23 +557,90 @@ func (x *SendChunk) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use SendChunk.ProtoReflect.Descriptor instead.
-func (*SendChunk) Descriptor() ([]byte, []int) {
+// Deprecated: Use Write.ProtoReflect.Descriptor instead.
+func (*Write) Descriptor() ([]byte, []int) {
 	return file_wire_proto_rawDescGZIP(), []int{9}
 }
 
-func (x *SendChunk) GetSocket() uint64 {
+func (x *Write) GetSocket() uint64 {
 	if x != nil {
 		return x.Socket
 	}
 	return 0
 }
 
-func (x *SendChunk) GetData() []byte {
+func (x *Write) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Write) GetData() []byte {
 	if x != nil {
 		return x.Data
 	}
 	return nil
+}
+
+func (x *Write) GetLast() bool {
+	if x != nil {
+		return x.Last
+	}
+	return false
+}
+
+// Cancel abandons the Send call id: chunks not taken yet are dropped.
+type Cancel struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Socket        uint64                 `protobuf:"varint,1,opt,name=socket,proto3" json:"socket,omitempty"`
+	Id            uint64                 `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Cancel) Reset() {
+	*x = Cancel{}
+	mi := &file_wire_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Cancel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Cancel) ProtoMessage() {}
+
+func (x *Cancel) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Cancel.ProtoReflect.Descriptor instead.
+func (*Cancel) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Cancel) GetSocket() uint64 {
+	if x != nil {
+		return x.Socket
+	}
+	return 0
+}
+
+func (x *Cancel) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
 }
 
 type Credit struct {
@@ -582,7 +653,7 @@ type Credit struct {
 
 func (x *Credit) Reset() {
 	*x = Credit{}
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_wire_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -594,7 +665,7 @@ func (x *Credit) String() string {
 func (*Credit) ProtoMessage() {}
 
 func (x *Credit) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_wire_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -607,7 +678,7 @@ func (x *Credit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Credit.ProtoReflect.Descriptor instead.
 func (*Credit) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{10}
+	return file_wire_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Credit) GetSocket() uint64 {
@@ -624,28 +695,30 @@ func (x *Credit) GetBytes() uint32 {
 	return 0
 }
 
-type Credits struct {
+type HostBatch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Credits       []*Credit              `protobuf:"bytes,1,rep,name=credits,proto3" json:"credits,omitempty"`
+	Writes        []*Write               `protobuf:"bytes,2,rep,name=writes,proto3" json:"writes,omitempty"`
+	Cancels       []*Cancel              `protobuf:"bytes,3,rep,name=cancels,proto3" json:"cancels,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *Credits) Reset() {
-	*x = Credits{}
-	mi := &file_wire_proto_msgTypes[11]
+func (x *HostBatch) Reset() {
+	*x = HostBatch{}
+	mi := &file_wire_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *Credits) String() string {
+func (x *HostBatch) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*Credits) ProtoMessage() {}
+func (*HostBatch) ProtoMessage() {}
 
-func (x *Credits) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[11]
+func (x *HostBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -656,14 +729,98 @@ func (x *Credits) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use Credits.ProtoReflect.Descriptor instead.
-func (*Credits) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{11}
+// Deprecated: Use HostBatch.ProtoReflect.Descriptor instead.
+func (*HostBatch) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{12}
 }
 
-func (x *Credits) GetCredits() []*Credit {
+func (x *HostBatch) GetCredits() []*Credit {
 	if x != nil {
 		return x.Credits
+	}
+	return nil
+}
+
+func (x *HostBatch) GetWrites() []*Write {
+	if x != nil {
+		return x.Writes
+	}
+	return nil
+}
+
+func (x *HostBatch) GetCancels() []*Cancel {
+	if x != nil {
+		return x.Cancels
+	}
+	return nil
+}
+
+// Written reports on a Send call: bytes the driver took since the last
+// report, and when done (last chunk taken, or failed) its status.
+type Written struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Bytes         uint32                 `protobuf:"varint,2,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	Done          bool                   `protobuf:"varint,3,opt,name=done,proto3" json:"done,omitempty"`
+	Status        *Status                `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Written) Reset() {
+	*x = Written{}
+	mi := &file_wire_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Written) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Written) ProtoMessage() {}
+
+func (x *Written) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Written.ProtoReflect.Descriptor instead.
+func (*Written) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Written) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Written) GetBytes() uint32 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *Written) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
+func (x *Written) GetStatus() *Status {
+	if x != nil {
+		return x.Status
 	}
 	return nil
 }
@@ -676,6 +833,7 @@ type Event struct {
 	//	*Event_Accepted
 	//	*Event_Data
 	//	*Event_Dropped
+	//	*Event_Written
 	Kind          isEvent_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -683,7 +841,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -695,7 +853,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -708,7 +866,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{12}
+	return file_wire_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Event) GetSocket() uint64 {
@@ -752,6 +910,15 @@ func (x *Event) GetDropped() *Status {
 	return nil
 }
 
+func (x *Event) GetWritten() *Written {
+	if x != nil {
+		if x, ok := x.Kind.(*Event_Written); ok {
+			return x.Written
+		}
+	}
+	return nil
+}
+
 type isEvent_Kind interface {
 	isEvent_Kind()
 }
@@ -768,11 +935,17 @@ type Event_Dropped struct {
 	Dropped *Status `protobuf:"bytes,4,opt,name=dropped,proto3,oneof"`
 }
 
+type Event_Written struct {
+	Written *Written `protobuf:"bytes,5,opt,name=written,proto3,oneof"`
+}
+
 func (*Event_Accepted) isEvent_Kind() {}
 
 func (*Event_Data) isEvent_Kind() {}
 
 func (*Event_Dropped) isEvent_Kind() {}
+
+func (*Event_Written) isEvent_Kind() {}
 
 type Accepted struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -784,7 +957,7 @@ type Accepted struct {
 
 func (x *Accepted) Reset() {
 	*x = Accepted{}
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -796,7 +969,7 @@ func (x *Accepted) String() string {
 func (*Accepted) ProtoMessage() {}
 
 func (x *Accepted) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -809,7 +982,7 @@ func (x *Accepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Accepted.ProtoReflect.Descriptor instead.
 func (*Accepted) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{13}
+	return file_wire_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Accepted) GetListener() uint64 {
@@ -835,7 +1008,7 @@ type EventBatch struct {
 
 func (x *EventBatch) Reset() {
 	*x = EventBatch{}
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -847,7 +1020,7 @@ func (x *EventBatch) String() string {
 func (*EventBatch) ProtoMessage() {}
 
 func (x *EventBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -860,7 +1033,7 @@ func (x *EventBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventBatch.ProtoReflect.Descriptor instead.
 func (*EventBatch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{14}
+	return file_wire_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *EventBatch) GetEvents() []*Event {
@@ -910,36 +1083,48 @@ const file_wire_proto_rawDesc = "" +
 	"\x06socket\x18\x02 \x01(\x04R\x06socket\"R\n" +
 	"\fPeerResponse\x12.\n" +
 	"\x06status\x18\x01 \x01(\v2\x16.ifsock.wire.v1.StatusR\x06status\x12\x12\n" +
-	"\x04addr\x18\x02 \x01(\tR\x04addr\"7\n" +
-	"\tSendChunk\x12\x16\n" +
-	"\x06socket\x18\x01 \x01(\x04R\x06socket\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"6\n" +
+	"\x04addr\x18\x02 \x01(\tR\x04addr\"W\n" +
+	"\x05Write\x12\x16\n" +
+	"\x06socket\x18\x01 \x01(\x04R\x06socket\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\x04R\x02id\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\x12\x12\n" +
+	"\x04last\x18\x04 \x01(\bR\x04last\"0\n" +
+	"\x06Cancel\x12\x16\n" +
+	"\x06socket\x18\x01 \x01(\x04R\x06socket\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\x04R\x02id\"6\n" +
 	"\x06Credit\x12\x16\n" +
 	"\x06socket\x18\x01 \x01(\x04R\x06socket\x12\x14\n" +
-	"\x05bytes\x18\x02 \x01(\rR\x05bytes\";\n" +
-	"\aCredits\x120\n" +
-	"\acredits\x18\x01 \x03(\v2\x16.ifsock.wire.v1.CreditR\acredits\"\xa9\x01\n" +
+	"\x05bytes\x18\x02 \x01(\rR\x05bytes\"\x9e\x01\n" +
+	"\tHostBatch\x120\n" +
+	"\acredits\x18\x01 \x03(\v2\x16.ifsock.wire.v1.CreditR\acredits\x12-\n" +
+	"\x06writes\x18\x02 \x03(\v2\x15.ifsock.wire.v1.WriteR\x06writes\x120\n" +
+	"\acancels\x18\x03 \x03(\v2\x16.ifsock.wire.v1.CancelR\acancels\"s\n" +
+	"\aWritten\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
+	"\x05bytes\x18\x02 \x01(\rR\x05bytes\x12\x12\n" +
+	"\x04done\x18\x03 \x01(\bR\x04done\x12.\n" +
+	"\x06status\x18\x04 \x01(\v2\x16.ifsock.wire.v1.StatusR\x06status\"\xde\x01\n" +
 	"\x05Event\x12\x16\n" +
 	"\x06socket\x18\x01 \x01(\x04R\x06socket\x126\n" +
 	"\baccepted\x18\x02 \x01(\v2\x18.ifsock.wire.v1.AcceptedH\x00R\baccepted\x12\x14\n" +
 	"\x04data\x18\x03 \x01(\fH\x00R\x04data\x122\n" +
-	"\adropped\x18\x04 \x01(\v2\x16.ifsock.wire.v1.StatusH\x00R\adroppedB\x06\n" +
+	"\adropped\x18\x04 \x01(\v2\x16.ifsock.wire.v1.StatusH\x00R\adropped\x123\n" +
+	"\awritten\x18\x05 \x01(\v2\x17.ifsock.wire.v1.WrittenH\x00R\awrittenB\x06\n" +
 	"\x04kind\":\n" +
 	"\bAccepted\x12\x1a\n" +
 	"\blistener\x18\x01 \x01(\x04R\blistener\x12\x12\n" +
 	"\x04peer\x18\x02 \x01(\tR\x04peer\";\n" +
 	"\n" +
 	"EventBatch\x12-\n" +
-	"\x06events\x18\x01 \x03(\v2\x15.ifsock.wire.v1.EventR\x06events2\xa2\x04\n" +
+	"\x06events\x18\x01 \x03(\v2\x15.ifsock.wire.v1.EventR\x06events2\xe8\x03\n" +
 	"\x06Driver\x12A\n" +
 	"\x04Open\x12\x1b.ifsock.wire.v1.OpenRequest\x1a\x1c.ifsock.wire.v1.OpenResponse\x12I\n" +
 	"\aConnect\x12\x1e.ifsock.wire.v1.ConnectRequest\x1a\x1e.ifsock.wire.v1.SocketResponse\x12G\n" +
-	"\x06Listen\x12\x1d.ifsock.wire.v1.ListenRequest\x1a\x1e.ifsock.wire.v1.SocketResponse\x12;\n" +
-	"\x04Send\x12\x19.ifsock.wire.v1.SendChunk\x1a\x16.ifsock.wire.v1.Status(\x01\x12C\n" +
+	"\x06Listen\x12\x1d.ifsock.wire.v1.ListenRequest\x1a\x1e.ifsock.wire.v1.SocketResponse\x12C\n" +
 	"\x04Peer\x12\x1d.ifsock.wire.v1.SocketRequest\x1a\x1c.ifsock.wire.v1.PeerResponse\x12D\n" +
 	"\vCloseSocket\x12\x1d.ifsock.wire.v1.SocketRequest\x1a\x16.ifsock.wire.v1.Status\x126\n" +
-	"\x05Close\x12\x15.ifsock.wire.v1.Empty\x1a\x16.ifsock.wire.v1.Status\x12A\n" +
-	"\x06Events\x12\x17.ifsock.wire.v1.Credits\x1a\x1a.ifsock.wire.v1.EventBatch(\x010\x01B\x16Z\x14ifsock/internal/wireb\x06proto3"
+	"\x05Close\x12\x15.ifsock.wire.v1.Empty\x1a\x16.ifsock.wire.v1.Status\x12D\n" +
+	"\aSession\x12\x19.ifsock.wire.v1.HostBatch\x1a\x1a.ifsock.wire.v1.EventBatch(\x010\x01B\x16Z\x14ifsock/internal/wireb\x06proto3"
 
 var (
 	file_wire_proto_rawDescOnce sync.Once
@@ -953,7 +1138,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 	return file_wire_proto_rawDescData
 }
 
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_wire_proto_goTypes = []any{
 	(*Empty)(nil),          // 0: ifsock.wire.v1.Empty
 	(*Status)(nil),         // 1: ifsock.wire.v1.Status
@@ -964,44 +1149,48 @@ var file_wire_proto_goTypes = []any{
 	(*SocketRequest)(nil),  // 6: ifsock.wire.v1.SocketRequest
 	(*SocketResponse)(nil), // 7: ifsock.wire.v1.SocketResponse
 	(*PeerResponse)(nil),   // 8: ifsock.wire.v1.PeerResponse
-	(*SendChunk)(nil),      // 9: ifsock.wire.v1.SendChunk
-	(*Credit)(nil),         // 10: ifsock.wire.v1.Credit
-	(*Credits)(nil),        // 11: ifsock.wire.v1.Credits
-	(*Event)(nil),          // 12: ifsock.wire.v1.Event
-	(*Accepted)(nil),       // 13: ifsock.wire.v1.Accepted
-	(*EventBatch)(nil),     // 14: ifsock.wire.v1.EventBatch
-	nil,                    // 15: ifsock.wire.v1.OpenRequest.SettingsEntry
+	(*Write)(nil),          // 9: ifsock.wire.v1.Write
+	(*Cancel)(nil),         // 10: ifsock.wire.v1.Cancel
+	(*Credit)(nil),         // 11: ifsock.wire.v1.Credit
+	(*HostBatch)(nil),      // 12: ifsock.wire.v1.HostBatch
+	(*Written)(nil),        // 13: ifsock.wire.v1.Written
+	(*Event)(nil),          // 14: ifsock.wire.v1.Event
+	(*Accepted)(nil),       // 15: ifsock.wire.v1.Accepted
+	(*EventBatch)(nil),     // 16: ifsock.wire.v1.EventBatch
+	nil,                    // 17: ifsock.wire.v1.OpenRequest.SettingsEntry
 }
 var file_wire_proto_depIdxs = []int32{
-	15, // 0: ifsock.wire.v1.OpenRequest.settings:type_name -> ifsock.wire.v1.OpenRequest.SettingsEntry
+	17, // 0: ifsock.wire.v1.OpenRequest.settings:type_name -> ifsock.wire.v1.OpenRequest.SettingsEntry
 	1,  // 1: ifsock.wire.v1.OpenResponse.status:type_name -> ifsock.wire.v1.Status
 	1,  // 2: ifsock.wire.v1.SocketResponse.status:type_name -> ifsock.wire.v1.Status
 	1,  // 3: ifsock.wire.v1.PeerResponse.status:type_name -> ifsock.wire.v1.Status
-	10, // 4: ifsock.wire.v1.Credits.credits:type_name -> ifsock.wire.v1.Credit
-	13, // 5: ifsock.wire.v1.Event.accepted:type_name -> ifsock.wire.v1.Accepted
-	1,  // 6: ifsock.wire.v1.Event.dropped:type_name -> ifsock.wire.v1.Status
-	12, // 7: ifsock.wire.v1.EventBatch.events:type_name -> ifsock.wire.v1.Event
-	2,  // 8: ifsock.wire.v1.Driver.Open:input_type -> ifsock.wire.v1.OpenRequest
-	4,  // 9: ifsock.wire.v1.Driver.Connect:input_type -> ifsock.wire.v1.ConnectRequest
-	5,  // 10: ifsock.wire.v1.Driver.Listen:input_type -> ifsock.wire.v1.ListenRequest
-	9,  // 11: ifsock.wire.v1.Driver.Send:input_type -> ifsock.wire.v1.SendChunk
-	6,  // 12: ifsock.wire.v1.Driver.Peer:input_type -> ifsock.wire.v1.SocketRequest
-	6,  // 13: ifsock.wire.v1.Driver.CloseSocket:input_type -> ifsock.wire.v1.SocketRequest
-	0,  // 14: ifsock.wire.v1.Driver.Close:input_type -> ifsock.wire.v1.Empty
-	11, // 15: ifsock.wire.v1.Driver.Events:input_type -> ifsock.wire.v1.Credits
-	3,  // 16: ifsock.wire.v1.Driver.Open:output_type -> ifsock.wire.v1.OpenResponse
-	7,  // 17: ifsock.wire.v1.Driver.Connect:output_type -> ifsock.wire.v1.SocketResponse
-	7,  // 18: ifsock.wire.v1.Driver.Listen:output_type -> ifsock.wire.v1.SocketResponse
-	1,  // 19: ifsock.wire.v1.Driver.Send:output_type -> ifsock.wire.v1.Status
-	8,  // 20: ifsock.wire.v1.Driver.Peer:output_type -> ifsock.wire.v1.PeerResponse
-	1,  // 21: ifsock.wire.v1.Driver.CloseSocket:output_type -> ifsock.wire.v1.Status
-	1,  // 22: ifsock.wire.v1.Driver.Close:output_type -> ifsock.wire.v1.Status
-	14, // 23: ifsock.wire.v1.Driver.Events:output_type -> ifsock.wire.v1.EventBatch
-	16, // [16:24] is the sub-list for method output_type
-	8,  // [8:16] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	11, // 4: ifsock.wire.v1.HostBatch.credits:type_name -> ifsock.wire.v1.Credit
+	9,  // 5: ifsock.wire.v1.HostBatch.writes:type_name -> ifsock.wire.v1.Write
+	10, // 6: ifsock.wire.v1.HostBatch.cancels:type_name -> ifsock.wire.v1.Cancel
+	1,  // 7: ifsock.wire.v1.Written.status:type_name -> ifsock.wire.v1.Status
+	15, // 8: ifsock.wire.v1.Event.accepted:type_name -> ifsock.wire.v1.Accepted
+	1,  // 9: ifsock.wire.v1.Event.dropped:type_name -> ifsock.wire.v1.Status
+	13, // 10: ifsock.wire.v1.Event.written:type_name -> ifsock.wire.v1.Written
+	14, // 11: ifsock.wire.v1.EventBatch.events:type_name -> ifsock.wire.v1.Event
+	2,  // 12: ifsock.wire.v1.Driver.Open:input_type -> ifsock.wire.v1.OpenRequest
+	4,  // 13: ifsock.wire.v1.Driver.Connect:input_type -> ifsock.wire.v1.ConnectRequest
+	5,  // 14: ifsock.wire.v1.Driver.Listen:input_type -> ifsock.wire.v1.ListenRequest
+	6,  // 15: ifsock.wire.v1.Driver.Peer:input_type -> ifsock.wire.v1.SocketRequest
+	6,  // 16: ifsock.wire.v1.Driver.CloseSocket:input_type -> ifsock.wire.v1.SocketRequest
+	0,  // 17: ifsock.wire.v1.Driver.Close:input_type -> ifsock.wire.v1.Empty
+	12, // 18: ifsock.wire.v1.Driver.Session:input_type -> ifsock.wire.v1.HostBatch
+	3,  // 19: ifsock.wire.v1.Driver.Open:output_type -> ifsock.wire.v1.OpenResponse
+	7,  // 20: ifsock.wire.v1.Driver.Connect:output_type -> ifsock.wire.v1.SocketResponse
+	7,  // 21: ifsock.wire.v1.Driver.Listen:output_type -> ifsock.wire.v1.SocketResponse
+	8,  // 22: ifsock.wire.v1.Driver.Peer:output_type -> ifsock.wire.v1.PeerResponse
+	1,  // 23: ifsock.wire.v1.Driver.CloseSocket:output_type -> ifsock.wire.v1.Status
+	1,  // 24: ifsock.wire.v1.Driver.Close:output_type -> ifsock.wire.v1.Status
+	16, // 25: ifsock.wire.v1.Driver.Session:output_type -> ifsock.wire.v1.EventBatch
+	19, // [19:26] is the sub-list for method output_type
+	12, // [12:19] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -1009,10 +1198,11 @@ func file_wire_proto_init() {
 	if File_wire_proto != nil {
 		return
 	}
-	file_wire_proto_msgTypes[12].OneofWrappers = []any{
+	file_wire_proto_msgTypes[14].OneofWrappers = []any{
 		(*Event_Accepted)(nil),
 		(*Event_Data)(nil),
 		(*Event_Dropped)(nil),
+		(*Event_Written)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1020,7 +1210,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,11 +26,10 @@ const (
 	Driver_Open_FullMethodName        = "/ifsock.wire.v1.Driver/Open"
 	Driver_Connect_FullMethodName     = "/ifsock.wire.v1.Driver/Connect"
 	Driver_Listen_FullMethodName      = "/ifsock.wire.v1.Driver/Listen"
-	Driver_Send_FullMethodName        = "/ifsock.wire.v1.Driver/Send"
 	Driver_Peer_FullMethodName        = "/ifsock.wire.v1.Driver/Peer"
 	Driver_CloseSocket_FullMethodName = "/ifsock.wire.v1.Driver/CloseSocket"
 	Driver_Close_FullMethodName       = "/ifsock.wire.v1.Driver/Close"
-	Driver_Events_FullMethodName      = "/ifsock.wire.v1.Driver/Events"
+	Driver_Session_FullMethodName     = "/ifsock.wire.v1.Driver/Session"
 )
 
 // DriverClient is the client API for Driver service.
@@ -42,17 +41,15 @@ type DriverClient interface {
 	Open(ctx context.Context, in *OpenRequest, opts ...grpc.CallOption) (*OpenResponse, error)
 	Connect(ctx context.Context, in *ConnectRequest, opts ...grpc.CallOption) (*SocketResponse, error)
 	Listen(ctx context.Context, in *ListenRequest, opts ...grpc.CallOption) (*SocketResponse, error)
-	// Send carries one sdk Send call: chunks of at most 32,752 bytes, the
-	// first naming the socket. The answer comes once every chunk was taken by
-	// the driver, or at the first failure. One stream per call keeps one
-	// socket's blocked send from holding back another's.
-	Send(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[SendChunk, Status], error)
 	Peer(ctx context.Context, in *SocketRequest, opts ...grpc.CallOption) (*PeerResponse, error)
 	CloseSocket(ctx context.Context, in *SocketRequest, opts ...grpc.CallOption) (*Status, error)
 	Close(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Status, error)
-	// Events carries driver events to the host in batches, and the host's
-	// receive credits (per-socket flow control) to the driver.
-	Events(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Credits, EventBatch], error)
+	// Session is the data path, one stream for the driver's life. The host
+	// sends data to write (in chunks of at most 32,752 bytes), cancels and
+	// receive credits (per-socket flow control); the driver sends events and
+	// the results of writes, in batches. Opening a gRPC stream per write costs
+	// several times a message on an open stream, hence one stream for all.
+	Session(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[HostBatch, EventBatch], error)
 }
 
 type driverClient struct {
@@ -93,19 +90,6 @@ func (c *driverClient) Listen(ctx context.Context, in *ListenRequest, opts ...gr
 	return out, nil
 }
 
-func (c *driverClient) Send(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[SendChunk, Status], error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Driver_ServiceDesc.Streams[0], Driver_Send_FullMethodName, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	x := &grpc.GenericClientStream[SendChunk, Status]{ClientStream: stream}
-	return x, nil
-}
-
-// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Driver_SendClient = grpc.ClientStreamingClient[SendChunk, Status]
-
 func (c *driverClient) Peer(ctx context.Context, in *SocketRequest, opts ...grpc.CallOption) (*PeerResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(PeerResponse)
@@ -136,18 +120,18 @@ func (c *driverClient) Close(ctx context.Context, in *Empty, opts ...grpc.CallOp
 	return out, nil
 }
 
-func (c *driverClient) Events(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Credits, EventBatch], error) {
+func (c *driverClient) Session(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[HostBatch, EventBatch], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Driver_ServiceDesc.Streams[1], Driver_Events_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Driver_ServiceDesc.Streams[0], Driver_Session_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
-	x := &grpc.GenericClientStream[Credits, EventBatch]{ClientStream: stream}
+	x := &grpc.GenericClientStream[HostBatch, EventBatch]{ClientStream: stream}
 	return x, nil
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Driver_EventsClient = grpc.BidiStreamingClient[Credits, EventBatch]
+type Driver_SessionClient = grpc.BidiStreamingClient[HostBatch, EventBatch]
 
 // DriverServer is the server API for Driver service.
 // All implementations must embed UnimplementedDriverServer
@@ -158,17 +142,15 @@ type DriverServer interface {
 	Open(context.Context, *OpenRequest) (*OpenResponse, error)
 	Connect(context.Context, *ConnectRequest) (*SocketResponse, error)
 	Listen(context.Context, *ListenRequest) (*SocketResponse, error)
-	// Send carries one sdk Send call: chunks of at most 32,752 bytes, the
-	// first naming the socket. The answer comes once every chunk was taken by
-	// the driver, or at the first failure. One stream per call keeps one
-	// socket's blocked send from holding back another's.
-	Send(grpc.ClientStreamingServer[SendChunk, Status]) error
 	Peer(context.Context, *SocketRequest) (*PeerResponse, error)
 	CloseSocket(context.Context, *SocketRequest) (*Status, error)
 	Close(context.Context, *Empty) (*Status, error)
-	// Events carries driver events to the host in batches, and the host's
-	// receive credits (per-socket flow control) to the driver.
-	Events(grpc.BidiStreamingServer[Credits, EventBatch]) error
+	// Session is the data path, one stream for the driver's life. The host
+	// sends data to write (in chunks of at most 32,752 bytes), cancels and
+	// receive credits (per-socket flow control); the driver sends events and
+	// the results of writes, in batches. Opening a gRPC stream per write costs
+	// several times a message on an open stream, hence one stream for all.
+	Session(grpc.BidiStreamingServer[HostBatch, EventBatch]) error
 	mustEmbedUnimplementedDriverServer()
 }
 
@@ -188,9 +170,6 @@ func (UnimplementedDriverServer) Connect(context.Context, *ConnectRequest) (*Soc
 func (UnimplementedDriverServer) Listen(context.Context, *ListenRequest) (*SocketResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Listen not implemented")
 }
-func (UnimplementedDriverServer) Send(grpc.ClientStreamingServer[SendChunk, Status]) error {
-	return status.Error(codes.Unimplemented, "method Send not implemented")
-}
 func (UnimplementedDriverServer) Peer(context.Context, *SocketRequest) (*PeerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Peer not implemented")
 }
@@ -200,8 +179,8 @@ func (UnimplementedDriverServer) CloseSocket(context.Context, *SocketRequest) (*
 func (UnimplementedDriverServer) Close(context.Context, *Empty) (*Status, error) {
 	return nil, status.Error(codes.Unimplemented, "method Close not implemented")
 }
-func (UnimplementedDriverServer) Events(grpc.BidiStreamingServer[Credits, EventBatch]) error {
-	return status.Error(codes.Unimplemented, "method Events not implemented")
+func (UnimplementedDriverServer) Session(grpc.BidiStreamingServer[HostBatch, EventBatch]) error {
+	return status.Error(codes.Unimplemented, "method Session not implemented")
 }
 func (UnimplementedDriverServer) mustEmbedUnimplementedDriverServer() {}
 func (UnimplementedDriverServer) testEmbeddedByValue()                {}
@@ -278,13 +257,6 @@ func _Driver_Listen_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
-func _Driver_Send_Handler(srv interface{}, stream grpc.ServerStream) error {
-	return srv.(DriverServer).Send(&grpc.GenericServerStream[SendChunk, Status]{ServerStream: stream})
-}
-
-// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Driver_SendServer = grpc.ClientStreamingServer[SendChunk, Status]
-
 func _Driver_Peer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(SocketRequest)
 	if err := dec(in); err != nil {
@@ -339,12 +311,12 @@ func _Driver_Close_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
-func _Driver_Events_Handler(srv interface{}, stream grpc.ServerStream) error {
-	return srv.(DriverServer).Events(&grpc.GenericServerStream[Credits, EventBatch]{ServerStream: stream})
+func _Driver_Session_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(DriverServer).Session(&grpc.GenericServerStream[HostBatch, EventBatch]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Driver_EventsServer = grpc.BidiStreamingServer[Credits, EventBatch]
+type Driver_SessionServer = grpc.BidiStreamingServer[HostBatch, EventBatch]
 
 // Driver_ServiceDesc is the grpc.ServiceDesc for Driver service.
 // It's only intended for direct use with grpc.RegisterService,
@@ -380,13 +352,8 @@ var Driver_ServiceDesc = grpc.ServiceDesc{
 	},
 	Streams: []grpc.StreamDesc{
 		{
-			StreamName:    "Send",
-			Handler:       _Driver_Send_Handler,
-			ClientStreams: true,
-		},
-		{
-			StreamName:    "Events",
-			Handler:       _Driver_Events_Handler,
+			StreamName:    "Session",
+			Handler:       _Driver_Session_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
 		},

@@ -1,0 +1,16 @@
+package core_test
+
+import (
+	"testing"
+
+	"ifsock/core"
+)
+
+func newInProcessHost(t testing.TB, ifaces ...core.IfaceConfig) *core.Host {
+	h, err := core.New(core.Config{Interfaces: ifaces, Builtins: builtins, InProcess: true, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	return h
+}

@@ -1,0 +1,29 @@
+package sdk_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestImportDirection keeps the layering of design.md: the contract (sdk,
+// and the conformance suite under it) imports nothing from the core or the
+// drivers, and the drivers never import the core.
+func TestImportDirection(t *testing.T) {
+	for pkg, forbidden := range map[string][]string{
+		"ifsock/sdk/...":     {"ifsock/core", "ifsock/plugins/", "ifsock/cmd/"},
+		"ifsock/plugins/...": {"ifsock/core", "ifsock/cmd/"},
+	} {
+		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			for _, f := range forbidden {
+				if dep == f || strings.HasPrefix(dep, f) && strings.HasSuffix(f, "/") {
+					t.Errorf("%s depends on %s", pkg, dep)
+				}
+			}
+		}
+	}
+}
