@@ -101,15 +101,29 @@ func (e *env) teardown() {
 	e.cancel()
 	close(e.rec.done)
 	if !e.closedByTest {
-		ctx, cancel := context.WithTimeout(context.Background(), e.x.s.scale(baseCall))
-		err := e.d.Close(ctx)
-		cancel()
-		if err != nil && !errors.Is(err, sdk.ErrNotOpen) {
+		if err := e.boundedClose(); err != nil && !errors.Is(err, sdk.ErrNotOpen) {
 			e.t.Errorf("Close at the end of the subtest: %v", err)
 		}
 	}
 	e.rec.endClose()
 	e.rec.finish()
+}
+
+// boundedClose closes the driver, giving up (and leaking the call) when
+// Close ignores its ctx, so that a stuck driver fails its subtest instead
+// of hanging the run.
+func (e *env) boundedClose() error {
+	limit := e.x.s.scale(baseCall)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- e.d.Close(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(limit + e.x.s.scale(time.Second)):
+		return fmt.Errorf("Close did not return %v after its ctx ended: it must never block forever", e.x.s.scale(time.Second))
+	}
 }
 
 // closeDriver closes the driver within the subtest, checking it returns.

@@ -3,6 +3,7 @@ package sdktest
 import (
 	"math/rand/v2"
 	"net"
+	"runtime/debug"
 	"sync"
 	"testing"
 	"time"
@@ -120,6 +121,13 @@ func (s *suite) run(t *testing.T, c testCase) {
 	x := &subtest{s: s, t: t}
 	t.Cleanup(x.finish) // first registered, so it runs last
 	x.wd = startWatchdog(t, c.name, s.scale(budget), s.scale(baseGrace))
+	defer func() {
+		// A panic in the driver, called from the subtest, fails this
+		// subtest alone rather than the whole run.
+		if r := recover(); r != nil {
+			t.Errorf("panic in subtest %s (in the driver?): %v\n%s", c.name, r, debug.Stack())
+		}
+	}()
 	c.fn(t, x)
 }
 

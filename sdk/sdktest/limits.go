@@ -77,7 +77,10 @@ func (e *env) fill() {
 			t.Fatalf("opened %d sockets, but Info.MaxSockets is %d", len(open), max)
 		}
 	}
-	if !errors.Is(err, sdk.ErrNoSockets) {
+	switch {
+	case ctxErr(err):
+		t.Fatalf("after %d sockets (Info.MaxSockets %d) the next call hung until its ctx ended (%v): answer ErrNoSockets at once (rule 1)", len(open), max, err)
+	case !errors.Is(err, sdk.ErrNoSockets):
 		t.Fatalf("after %d sockets (Info.MaxSockets %d): %v, want ErrNoSockets", len(open), max, err)
 	}
 	t.Logf("ErrNoSockets after %d sockets of %d: %v", len(open), max, err)
