@@ -262,6 +262,10 @@ func (d *Driver) Close(ctx context.Context) error {
 	sess.closed = true
 	socks := make([]*socket, 0, len(sess.sockets))
 	for _, s := range sess.sockets {
+		// Every socket is marked closed before any is closed in the OS: a
+		// socket connected to another of this driver's sockets must not
+		// take the other's close for a drop.
+		s.closed.Store(true)
 		socks = append(socks, s)
 	}
 	clear(sess.sockets)
@@ -269,7 +273,6 @@ func (d *Driver) Close(ctx context.Context) error {
 	sess.mu.Unlock()
 	sess.cancel()
 	for _, s := range socks {
-		s.closed.Store(true)
 		s.closeOS()
 	}
 	done := make(chan struct{})

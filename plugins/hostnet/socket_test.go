@@ -422,11 +422,23 @@ func TestCloseDriver(t *testing.T) {
 			seen[s] = true
 			socks = append(socks, s)
 		}
-		l, err := d.Listen(ctxT(t), sdk.ListenRequest{Port: freePort(t)})
+		// A pair of this driver's own sockets, connected to each other:
+		// closing one during Close must not look like a drop to the other.
+		port := freePort(t)
+		l, err := d.Listen(ctxT(t), sdk.ListenRequest{Port: port})
 		if err != nil {
 			t.Fatal(err)
 		}
 		seen[l] = true
+		r.mu.Lock()
+		n := len(r.accepts)
+		r.mu.Unlock()
+		c, err := d.Connect(ctxT(t), sdk.ConnectRequest{Host: "127.0.0.1", Port: port})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[c] = true
+		seen[r.accepted(t, n+1).sock] = true
 		if err := d.Close(ctxT(t)); err != nil {
 			t.Fatal(err)
 		}
