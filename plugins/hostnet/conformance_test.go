@@ -1,0 +1,100 @@
+package hostnet_test
+
+import (
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+
+	"ifsock/plugins/hostnet"
+	"ifsock/sdk"
+	"ifsock/sdk/sdktest"
+)
+
+// TestConformance runs the contract's conformance suite on the driver in
+// process, with peers outside the driver on loopback: once over IPv4 with
+// the default settings (listeners on 127.0.0.1, so the IPv6 subtest does not
+// apply), and once entirely over IPv6 with bind=::1.
+func TestConformance(t *testing.T) {
+	for _, c := range []struct {
+		name, host string
+		settings   sdk.Settings
+		ipv6       bool
+	}{
+		{"IPv4", "127.0.0.1", nil, false},
+		{"IPv6", "::1", sdk.Settings{"bind": "::1"}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			limits := sdk.Settings{"max_sockets": "4"}
+			for k, v := range c.settings {
+				limits[k] = v
+			}
+			sdktest.Run(t, sdktest.Harness{
+				New:           func(testing.TB) sdk.Driver { return hostnet.New() },
+				Settings:      c.settings,
+				LimitSettings: limits,
+				SelfHost:      c.host,
+				FreePort:      func(t testing.TB) int { return freePort(t, c.host) },
+				EchoServer: func(t testing.TB) (string, int) {
+					return c.host, echoServer(t, c.host)
+				},
+				Dial: func(t testing.TB, port int) (net.Conn, error) {
+					return net.Dial("tcp", net.JoinHostPort(c.host, strconv.Itoa(port)))
+				},
+				IPv6: c.ipv6,
+			})
+		})
+	}
+}
+
+// freePort returns a TCP port that was free on host a moment ago.
+func freePort(t testing.TB, host string) int {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// echoServer starts a plain net echo server on host, stopped with the test,
+// and returns its port.
+func echoServer(t testing.TB, host string) int {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		stopped bool
+		conns   = map[net.Conn]bool{}
+	)
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns[c] = true
+			if stopped {
+				c.Close()
+			}
+			mu.Unlock()
+			wg.Go(func() { io.Copy(c, c); c.Close() })
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		stopped = true
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().(*net.TCPAddr).Port
+}
