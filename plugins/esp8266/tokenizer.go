@@ -362,7 +362,7 @@ func classify(l string) token {
 		t.kind = tokBusyS
 	case strings.HasSuffix(l, "ready") && !strings.HasSuffix(strings.ToLower(l), "already"):
 		t.kind = tokReady
-	case strings.HasPrefix(l, "Recv ") && strings.HasSuffix(l, " bytes"):
+	case len(l) > len("Recv  bytes") && strings.HasPrefix(l, "Recv ") && strings.HasSuffix(l, " bytes"):
 		if n, err := strconv.Atoi(l[len("Recv ") : len(l)-len(" bytes")]); err == nil && n >= 0 {
 			t.kind, t.n = tokRecvBytes, n
 		}
