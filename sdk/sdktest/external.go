@@ -111,4 +111,3 @@ func (e *env) dial(port int) net.Conn {
 	e.t.Cleanup(func() { _ = nc.Close() })
 	return nc
 }
-

@@ -1,0 +1,50 @@
+// Package loopback is the in-memory driver: its Listen and Connect meet
+// inside the process, so it needs no network at all. It is the default
+// interface of the host, and the reference driver the conformance suite
+// (package sdk/sdktest) and the core's tests run against.
+//
+// # Addresses
+//
+// Connect reaches only this driver's own listeners, through the hosts
+// 127.0.0.1, localhost and ::1; any other host is ErrUnreachable, and a port
+// with no listener is ErrRefused. A client socket gets an ephemeral port
+// (49152-65535): its Peer is the listener's address (127.0.0.1:port, or
+// [::1]:port when it connected to ::1), and the accepted socket's Peer is
+// the client's ephemeral address. A connection takes two sockets of the
+// limit, one per end; a listener takes one.
+//
+// # Data path and flow control
+//
+// Each socket has a bounded inbound window (setting buffer) and one
+// goroutine, the only one raising that socket's events: Accepted first for
+// an accepted socket, then Received calls of at most 64 KiB, in byte order,
+// then at most one Dropped. Send copies into the peer's window and waits
+// while it is full, so a slow Received handler holds back its own peer and
+// nothing else, and memory stays bounded by the window. Sends on one socket
+// run one at a time: the bytes of one Send are never interleaved with
+// another's.
+//
+// Closing one end locally raises no event for it; the other end gets its
+// queued data, then Dropped(ErrPeerClosed). A dropped socket is freed before
+// its Dropped is raised: Send on it is then ErrClosed, as is CloseSocket.
+//
+// # Ownership and closing
+//
+// The Driver owns its sockets and their goroutines. CloseSocket stops a
+// socket's goroutine and Close stops them all; both wait for a handler that
+// is running to return, unless called from inside that very handler, and
+// both give up when their ctx ends. Close is idempotent, and no event is
+// raised once it returned. The driver never writes to stdout; it logs
+// through the hclog logger of Open.
+//
+// # Settings
+//
+//	max_sockets  sockets held at once, listeners and both ends included (default 16)
+//	buffer       inbound window of each socket in bytes (default 262144)
+//	refuse       true: every Connect fails with ErrRefused
+//	delay        a duration waited before each delivery of data (e.g. 5ms)
+//	drop_after   bytes: a socket is dropped with ErrReset once it received that many
+//
+// With [Driver.DropSocket], a test in the same process drops a socket as if
+// its link failed.
+package loopback
