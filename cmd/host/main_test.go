@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The CLI is tested as a user runs it: the real host binary, built once,
+// with real driver plugin processes and real peers from the standard
+// library on 127.0.0.1.
+
+var (
+	buildOnce sync.Once
+	hostBin   string
+	buildErr  error
+)
+
+// binary builds the host command once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "host-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		hostBin = filepath.Join(dir, "host")
+		out, err := exec.Command("go", "build", "-o", hostBin, ".").CombinedOutput()
+		if err != nil {
+			buildErr = err
+			t.Logf("%s", out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("building the host binary: %v", buildErr)
+	}
+	return hostBin
+}
+
+func runHost(t *testing.T, stdin io.Reader, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary(t), args...)
+	cmd.Stdin = stdin
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code = 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func TestDemo(t *testing.T) {
+	out, errOut, code := runHost(t, nil, "demo")
+	if code != 0 {
+		t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"Opening listening socket on port 4444",
+		"Client connected from 127.0.0.1:",
+		"Got message from client: [Hello world!]",
+		"Got response! Message data: [Hello world!]",
+		"Client disconnected!",
+		"Demo OK",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestIfaces(t *testing.T) {
+	out, errOut, code := runHost(t, nil, "ifaces")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "eth0\thostnet\tup") || !strings.HasPrefix(lines[1], "lo0\tloopback\tup") {
+		t.Fatalf("ifaces printed:\n%s", out)
+	}
+}
+
+func TestErrorsAreOneLine(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"connect", "wl9", "127.0.0.1", "80"}, 1, "unknown interface"},
+		{[]string{"frobnicate"}, 2, "unknown command"},
+		{[]string{"--iface", "lo0", "ifaces"}, 2, "NAME=DRIVER"},
+		{[]string{"--iface", "x0=nosuchdriver", "ifaces"}, 1, "unknown driver"},
+		{[]string{"--iface", "lo0=loopback,colour=blue", "ifaces"}, 0, "unknown setting colour"},
+		{[]string{"connect", "lo0", "tcp://127.0.0.1"}, 1, "bad argument"},
+		{[]string{"connect", "lo0", "127.0.0.1", "1"}, 1, "refused"},
+		{[]string{"listen", "lo0", "99999"}, 2, "port"},
+	} {
+		out, errOut, code := runHost(t, strings.NewReader(""), c.args...)
+		combined := out + errOut
+		if code != c.code || !strings.Contains(combined, c.want) {
+			t.Errorf("host %v: exit %d (want %d), output %q (want %q)", c.args, code, c.code, combined, c.want)
+			continue
+		}
+		if code != 0 && strings.Count(strings.TrimSpace(errOut), "\n") > 0 && c.code == 1 {
+			t.Errorf("host %v: error is not one line: %q", c.args, errOut)
+		}
+	}
+}
+
+// TestConnectHTTP: host connect eth0 sends an HTTP/1.0 request from stdin
+// to the standard library's HTTP server and prints its response.
+func TestConnectHTTP(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello from net/http at "+r.URL.Path)
+	})}
+	go srv.Serve(l)
+	defer srv.Close()
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	req := "GET /ifsock HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
+	for _, args := range [][]string{
+		{"connect", "eth0", "127.0.0.1", port},
+		{"connect", "eth0", "http://127.0.0.1:" + port},
+	} {
+		out, errOut, code := runHost(t, strings.NewReader(req), args...)
+		if code != 0 {
+			t.Fatalf("host %v exited %d: %s", args, code, errOut)
+		}
+		if !strings.HasPrefix(out, "HTTP/1.0 200 OK\r\n") || !strings.HasSuffix(out, "hello from net/http at /ifsock") {
+			t.Fatalf("host %v printed %q", args, out)
+		}
+	}
+}
+
+// TestListenEcho: host listen --echo eth0 echoes a client's 1 MiB exactly.
+func TestListenEcho(t *testing.T) {
+	port := freePort(t)
+	cmd := exec.Command(binary(t), "listen", "--echo", "eth0", strconv.Itoa(port))
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("host listen after SIGINT: %v\n%s", err, errOut.String())
+			}
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Error("host listen did not stop on SIGINT")
+		}
+	}()
+	var c net.Conn
+	var err error
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if c, err = net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("dial the listener: %v\n%s", err, errOut.String())
+	}
+	defer c.Close()
+	msg := make([]byte, 1<<20)
+	_, _ = rand.Read(msg)
+	go func() { _, _ = c.Write(msg) }()
+	got := make([]byte, len(msg))
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("reading the echo: %v", err)
+	}
+	if !bytes.Equal(got, msg) {
+		t.Fatal("the echo of 1 MiB differs")
+	}
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
