@@ -58,9 +58,10 @@ type Driver interface {
 	Peer(ctx context.Context, s Socket) (netip.AddrPort, error)
 
 	// CloseSocket closes s locally. It raises no Dropped event for s (rule
-	// 3), and no event of s at all once it returns. Closing a listener does
-	// not close the sockets it accepted. Closing an unknown or already
-	// closed socket is ErrClosed.
+	// 3), and no new event of s starts once it returns (an event already
+	// running, such as the callback that called CloseSocket, may finish).
+	// Closing a listener does not close the sockets it accepted. Closing an
+	// unknown or already closed socket is ErrClosed.
 	CloseSocket(ctx context.Context, s Socket) error
 
 	// Close closes every socket (without Dropped events) and the driver.

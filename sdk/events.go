@@ -25,7 +25,9 @@ type Events interface {
 	//
 	// It returns an error (ErrClosed) when the host no longer wants data for
 	// sock, because it was closed locally or the driver is closing: the
-	// driver then stops reading that socket.
+	// driver then stops reading that socket. The host guarantees that a
+	// blocked Received returns once CloseSocket(sock) or Close is called, so
+	// a driver's Close may wait for its readers (within its ctx).
 	Received(sock Socket, data []byte) error
 
 	// Dropped reports that sock is gone for a reason other than a local
