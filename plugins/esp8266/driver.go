@@ -249,36 +249,47 @@ func (d *Driver) Connect(ctx context.Context, req sdk.ConnectRequest) (sdk.Socke
 	}
 }
 
-// pickLink chooses a link for a connect: a free one (or one whose connect
-// failed), the lowest, or the highest while a listener is open, since the
-// module gives incoming connections the lowest free link. Called with s.mu
-// held.
+// pickLink chooses a link for a connect: a free one, the lowest, or the
+// highest while a listener is open, since the module gives incoming
+// connections the lowest free link. Called with s.mu held.
 func (s *session) pickLink() int {
-	best := -1
 	for i := 0; i < numLinks; i++ {
 		id := i
 		if s.listener != nil {
 			id = numLinks - 1 - i
 		}
-		switch s.links[id].state {
-		case linkFree:
+		// A failed link is as good as a free one: its stray CLOSED, if
+		// any, left the module before the answer to our next command, and
+		// a CLOSED before CONNECT is ignored while connecting.
+		if st := s.links[id].state; st == linkFree || st == linkFailed {
 			return id
-		case linkFailed:
-			if best < 0 {
-				best = id
-			}
 		}
 	}
-	return best
+	return -1
 }
 
 // connected settles a CIPSTART (in the runner, whether or not the caller
 // still waits): the link and the socket's state, and the error.
 func (s *session) connected(sk *socket, addr string, rep *reply) {
+	if stale := s.settleConnect(sk, addr, rep); stale >= 0 {
+		// A link the driver does not know is open on the module: close it
+		// now, before the connect is tried again on another link.
+		s.exec(&request{line: fmt.Sprintf("AT+CIPCLOSE=%d", stale), timeout: s.cfg.timeout})
+		s.mu.Lock()
+		if s.links[stale].state == linkClosing {
+			s.links[stale] = link{}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// settleConnect does the work of connected under s.mu; it returns a link to
+// close, or -1.
+func (s *session) settleConnect(sk *socket, addr string, rep *reply) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sk.link < 0 {
-		return // prepare refused: nothing was reserved
+		return -1 // prepare refused: nothing was reserved
 	}
 	id := sk.link
 	l := &s.links[id]
@@ -288,7 +299,7 @@ func (s *session) connected(sk *socket, addr string, rep *reply) {
 		if rep.err == nil {
 			rep.err = errModuleReset
 		}
-		return
+		return -1
 	}
 	if rep.err != nil {
 		s.used--
@@ -299,7 +310,7 @@ func (s *session) connected(sk *socket, addr string, rep *reply) {
 		} else {
 			s.links[id] = link{}
 		}
-		return
+		return -1
 	}
 	if rep.final == tokOK {
 		l.state = linkOpen
@@ -307,7 +318,7 @@ func (s *session) connected(sk *socket, addr string, rep *reply) {
 		if l.closedAfter {
 			s.dropLocked(sk, sdk.ErrPeerClosed)
 		}
-		return
+		return -1
 	}
 	s.used--
 	_, already := rep.hasLine("ALREADY CONNECTED")
@@ -319,13 +330,14 @@ func (s *session) connected(sk *socket, addr string, rep *reply) {
 		s.accept(id, netip.AddrPort{})
 		rep.retry = true
 	case already:
-		// A link the driver does not know is open on the module.
-		s.closeLinkAsync(id)
+		s.links[id] = link{state: linkClosing}
 		rep.retry = true
+		return id
 	default:
 		s.links[id] = link{state: linkFailed}
 		rep.err = cipstartError(addr, rep)
 	}
+	return -1
 }
 
 // cipstartError maps a failed AT+CIPSTART onto the vocabulary. 1.x says why
@@ -592,13 +604,13 @@ func (s *session) shutdown(ctx context.Context, tidy bool) error {
 	s.mu.Lock()
 	s.closing = true
 	hadLinks, hadServer := false, s.listener != nil
-	for _, sk := range s.sockets {
-		s.closeLocal(sk)
-	}
 	for i := range s.links {
 		if s.links[i].state != linkFree {
 			hadLinks = true
 		}
+	}
+	for _, sk := range s.sockets {
+		s.closeLocal(sk)
 	}
 	tidy = tidy && s.failErr == nil && s.downErr == nil
 	s.mu.Unlock()
