@@ -628,6 +628,17 @@ func (s *session) shutdown(ctx context.Context, tidy bool) error {
 	s.closed = true
 	s.mu.Unlock()
 	s.cancel()
+	// Let the runner finish the write it may be in: a CIPSEND payload cut
+	// short would leave the module waiting for the rest, eating the next
+	// driver's commands as data. A write that blocks (the module stopped
+	// reading) is cut by closing the port after a moment.
+	t := time.NewTimer(2 * time.Second)
+	select {
+	case <-s.runnerDone:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	t.Stop()
 	cerr := s.port.Close()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()

@@ -193,6 +193,7 @@ func ctxError(ctx context.Context, what string) error {
 // command at a time, and the bring-up whenever the module (re)started.
 func (s *session) run() {
 	defer s.wg.Done()
+	defer close(s.runnerDone)
 	first := true
 	for {
 		s.mu.Lock()

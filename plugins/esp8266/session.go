@@ -52,6 +52,8 @@ type session struct {
 	resetKick chan struct{} // cap 1: wakes an idle runner for a bring-up
 	pumpWake  chan struct{} // cap 1: wakes the passive-mode fetch pump
 	ready     chan error    // the first bring-up's result
+	// runnerDone is closed when the runner returned.
+	runnerDone chan struct{}
 
 	mu          sync.Mutex
 	closing     bool // Close started: sockets are closed, no events
@@ -92,6 +94,7 @@ func newSession(cfg config, ev sdk.Events, log hclog.Logger, port io.ReadWriteCl
 		resetKick:   make(chan struct{}, 1),
 		pumpWake:    make(chan struct{}, 1),
 		ready:       make(chan error, 1),
+		runnerDone:  make(chan struct{}),
 		sockets:     make(map[sdk.Socket]*socket),
 		needBringup: true,
 	}
