@@ -10,6 +10,7 @@ package remote
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"sync"
 
@@ -238,7 +239,7 @@ func (d *Driver) Send(ctx context.Context, s sdk.Socket, data []byte) error {
 			d.out.cancel(s, id)
 			return sdk.Errorf(sdk.CodeOf(ctx.Err()).Sentinel(), "send on %v: %w", s, ctx.Err())
 		case <-d.deadCh:
-			return sdk.Errorf(sdk.ErrDriverExited, "send on %v", s)
+			return d.goneErr(fmt.Sprintf("send on %v", s))
 		}
 	}
 }
@@ -382,14 +383,29 @@ func (d *Driver) callErr(ctx context.Context, err error) error {
 	d.mu.Unlock()
 	switch status.Code(err) {
 	case codes.Unavailable, codes.Canceled:
+		if dead {
+			return d.goneErr("rpc")
+		}
 		return sdk.Errorf(sdk.ErrDriverExited, "rpc: %v", status.Convert(err).Message())
 	case codes.DeadlineExceeded:
 		return sdk.Errorf(sdk.ErrTimeout, "rpc: %v", status.Convert(err).Message())
 	}
 	if dead {
-		return sdk.ErrDriverExited
+		return d.goneErr("rpc")
 	}
 	return sdk.Errorf(sdk.ErrInternal, "rpc: %v", err)
+}
+
+// goneErr says why a call cannot complete once the connection is down: the
+// driver was closed here (ErrClosed), or its process died (ErrDriverExited).
+func (d *Driver) goneErr(op string) error {
+	d.mu.Lock()
+	closed := d.state == stateClosed
+	d.mu.Unlock()
+	if closed {
+		return sdk.Errorf(sdk.ErrClosed, "%s: the driver is closed", op)
+	}
+	return sdk.Errorf(sdk.ErrDriverExited, "%s", op)
 }
 
 // errOf is the host side's one translation point from wire codes back to

@@ -134,7 +134,14 @@ func (d *Driver) readEvents(stream grpc.BidiStreamingClient[wire.HostBatch, wire
 	for {
 		batch, err := stream.Recv()
 		if err != nil {
-			d.die(err)
+			d.mu.Lock()
+			closing := d.state == stateClosed
+			d.mu.Unlock()
+			if !closing {
+				d.die(err)
+			}
+			// When we are closing, the plugin ends the stream as it closes
+			// the driver; Close reaps the process once its call returned.
 			return
 		}
 		d.mu.Lock()

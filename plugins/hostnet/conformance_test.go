@@ -3,6 +3,7 @@ package hostnet_test
 import (
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -12,11 +13,28 @@ import (
 	"ifsock/sdk/sdktest"
 )
 
+// TestMain lets this test binary serve the driver as a real plugin process
+// (sdktest.Launch re-executes it).
+func TestMain(m *testing.M) {
+	sdktest.ServeIfChild(map[string]func() sdk.Driver{"hostnet": func() sdk.Driver { return hostnet.New() }})
+	os.Exit(m.Run())
+}
+
 // TestConformance runs the contract's conformance suite on the driver in
 // process, with peers outside the driver on loopback: once over IPv4 with
 // the default settings (listeners on 127.0.0.1, so the IPv6 subtest does not
 // apply), and once entirely over IPv6 with bind=::1.
 func TestConformance(t *testing.T) {
+	runConformance(t, func(testing.TB) sdk.Driver { return hostnet.New() })
+}
+
+// TestConformancePlugin runs the same suite through a real plugin process:
+// every call and event crosses the gRPC transport.
+func TestConformancePlugin(t *testing.T) {
+	runConformance(t, func(t testing.TB) sdk.Driver { return sdktest.Launch(t, "hostnet") })
+}
+
+func runConformance(t *testing.T, newDriver func(testing.TB) sdk.Driver) {
 	for _, c := range []struct {
 		name, host string
 		settings   sdk.Settings
@@ -31,7 +49,7 @@ func TestConformance(t *testing.T) {
 				limits[k] = v
 			}
 			sdktest.Run(t, sdktest.Harness{
-				New:           func(testing.TB) sdk.Driver { return hostnet.New() },
+				New:           newDriver,
 				Settings:      c.settings,
 				LimitSettings: limits,
 				SelfHost:      c.host,
