@@ -50,8 +50,10 @@ type Driver interface {
 	// Send queues data for in-order delivery on s (rule 5). It returns nil
 	// only when the driver has taken every byte; the driver splits data to
 	// fit its device. data belongs to the caller again when Send returns.
-	// Sending on a closed, dropped or listening socket is ErrClosed (or
-	// ErrBadArgument for a listener), never a panic.
+	// Concurrent Sends on one socket never interleave: each call's bytes
+	// stay together, as with net.Conn. Sending on a closed or dropped socket
+	// is ErrClosed (ErrReset or ErrPeerClosed are fine while the drop is on
+	// its way), on a listener ErrBadArgument, never a panic.
 	Send(ctx context.Context, s Socket, data []byte) error
 
 	// Peer returns the remote address and port of a connected socket.
@@ -60,11 +62,14 @@ type Driver interface {
 	// CloseSocket closes s locally. It raises no Dropped event for s (rule
 	// 3), and no new event of s starts once it returns (an event already
 	// running, such as the callback that called CloseSocket, may finish).
-	// Closing a listener does not close the sockets it accepted. Closing an
-	// unknown or already closed socket is ErrClosed.
+	// Closing a listener does not close the sockets it accepted, and no new
+	// Accepted naming it starts once it returns. A dropped socket is already
+	// freed by the driver: the host need not close it, and closing it, or an
+	// unknown or already closed socket, is ErrClosed.
 	CloseSocket(ctx context.Context, s Socket) error
 
-	// Close closes every socket (without Dropped events) and the driver.
+	// Close closes every socket (without Dropped events) and the driver. A
+	// second Close returns nil.
 	Close(ctx context.Context) error
 }
 
