@@ -2,10 +2,16 @@ package sdk
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"net"
+	"os"
+	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"google.golang.org/grpc"
+	"github.com/hashicorp/go-plugin"
 
 	"ifsock/internal/wire"
 )
@@ -24,6 +30,8 @@ type server struct {
 	writers *writers
 	opened  bool
 	closed  bool
+	// dataOpened is set once the data path was asked for: there is one.
+	dataOpened bool
 }
 
 func newServer(d Driver, logger hclog.Logger) *server {
@@ -116,15 +124,60 @@ func (s *server) closeDriver(ctx context.Context) error {
 	return err
 }
 
-// Session runs for the driver's life: it writes batches of events and
-// reads the host's writes, cancels and credits. When the host goes away the
-// stream breaks and the driver is closed.
-func (s *server) Session(stream grpc.BidiStreamingServer[wire.HostBatch, wire.EventBatch]) error {
-	ctx := stream.Context()
+// OpenData opens the data path (see wire.proto): a Unix socket in a fresh
+// directory, for one connection that must present the token.
+func (s *server) OpenData(ctx context.Context, _ *wire.Empty) (*wire.DataChannel, error) {
+	s.mu.Lock()
+	if s.dataOpened || s.closed {
+		s.mu.Unlock()
+		return &wire.DataChannel{Status: statusOf(Errorf(ErrBadArgument, "open data: the data path is open already"))}, nil
+	}
+	s.dataOpened = true
+	s.mu.Unlock()
+	dir, err := os.MkdirTemp(os.Getenv(plugin.EnvUnixSocketDir), "ifsock-data-")
+	if err != nil {
+		return &wire.DataChannel{Status: statusOf(Errorf(ErrInternal, "open data: %w", err))}, nil
+	}
+	path := filepath.Join(dir, "d")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		os.RemoveAll(dir)
+		return &wire.DataChannel{Status: statusOf(Errorf(ErrInternal, "open data: %w", err))}, nil
+	}
+	token := make([]byte, 16)
+	_, _ = rand.Read(token)
+	go s.serveData(l, dir, token)
+	return &wire.DataChannel{Path: path, Token: token}, nil
+}
+
+// serveData accepts the host's data connection and runs the session on it:
+// a reader of writes, cancels and credits, and a writer of event batches.
+// The session ends when either side stops; then the driver closes.
+func (s *server) serveData(l *net.UnixListener, dir string, token []byte) {
+	_ = l.SetDeadline(time.Now().Add(dataAcceptTimeout))
+	conn, err := l.Accept()
+	l.Close()
+	os.RemoveAll(dir)
+	if err != nil {
+		s.logger.Error("the host did not open the data path", "error", err)
+		_ = s.closeDriver(context.Background())
+		return
+	}
+	defer conn.Close()
+	fr, fw := wire.NewFrameReader(conn), wire.NewFrameWriter(conn)
+	var hello wire.DataChannel
+	if err := fr.Read(&hello); err != nil || subtle.ConstantTimeCompare(hello.Token, token) != 1 {
+		s.logger.Error("data path: bad or missing token; closing", "error", err)
+		_ = s.closeDriver(context.Background())
+		return
+	}
+
+	readerDone := make(chan struct{})
 	go func() {
+		defer close(readerDone)
 		for {
-			msg, err := stream.Recv()
-			if err != nil {
+			var msg wire.HostBatch
+			if err := fr.Read(&msg); err != nil {
 				return
 			}
 			for _, c := range msg.Credits {
@@ -138,19 +191,19 @@ func (s *server) Session(stream grpc.BidiStreamingServer[wire.HostBatch, wire.Ev
 			}
 		}
 	}()
-	for {
-		batch, ok := s.sink.next(ctx.Done())
-		if !ok {
-			break
-		}
-		if err := stream.Send(&wire.EventBatch{Events: batch}); err != nil {
-			s.logger.Debug("event stream broken", "error", err)
-			break
-		}
+	s.sink.attach(fw)
+	// The session lasts until the host goes away (the reader ends) or the
+	// driver is closed (the sink closes); what is queued by then is sent.
+	select {
+	case <-readerDone:
+	case <-s.sink.done:
 	}
-	// The stream ends when the sink closes (the driver was closed) or the
-	// host went away; either way the session is over.
-	// Returning cancels the stream, which ends the credit reader.
-	_ = s.closeDriver(context.WithoutCancel(ctx))
-	return nil
+	s.sink.drain()
+	conn.Close()
+	<-readerDone
+	_ = s.closeDriver(context.Background())
 }
+
+// dataAcceptTimeout bounds how long the plugin waits for the host to dial
+// the data path it asked for.
+const dataAcceptTimeout = 10 * time.Second

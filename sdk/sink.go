@@ -11,9 +11,11 @@ import (
 // events, and holds each socket's receive credit (flow control).
 //
 // Received blocks while its socket has no credit; credits arrive from the
-// host on the Events stream as it consumes data. Events queue in order in
-// one list, drained in batches by the Events stream's writer. Data events
-// are bounded by the credits, so the queue is bounded too.
+// host on the data path as it consumes data. Events queue in order in one
+// list. Whoever queues an event writes the queue out itself when no one else
+// is writing (flat combining): at low load an event costs no goroutine
+// hand-off, and under load one writer sends many events per frame. Data
+// events are bounded by the credits, so the queue is bounded too.
 type sink struct {
 	window int64
 
@@ -22,9 +24,12 @@ type sink struct {
 	gone     map[Socket]struct{} // closed or dropped: late events are dropped
 	goneFIFO []Socket            // the order of gone, to bound it
 	queue    []*wire.Event
-	queued   chan struct{} // signalled when queue grows
-	closed   bool          // the host is gone or the driver closed
-	done     chan struct{} // closed with closed
+	fw       *wire.FrameWriter // nil until the data path is up
+	writing  bool              // someone is writing the queue out
+	idle     chan struct{}     // closed and replaced when writing ends
+	broken   bool              // a write failed: the session is over
+	closed   bool              // the host is gone or the driver closed
+	done     chan struct{}     // closed with closed
 }
 
 type credit struct {
@@ -37,7 +42,7 @@ func newSink(window int64) *sink {
 		window:  window,
 		sockets: make(map[Socket]*credit),
 		gone:    make(map[Socket]struct{}),
-		queued:  make(chan struct{}, 1),
+		idle:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
 }
@@ -56,23 +61,16 @@ func (k *sink) socketLocked(s Socket) *credit {
 	return c
 }
 
-func (k *sink) pushLocked(e *wire.Event) {
-	k.queue = append(k.queue, e)
-	select {
-	case k.queued <- struct{}{}:
-	default:
-	}
-}
-
 // Accepted implements Events.
 func (k *sink) Accepted(listener, s Socket, peer netip.AddrPort) {
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	if k.closed || k.socketLocked(s) == nil {
+		k.mu.Unlock()
 		return
 	}
-	k.pushLocked(&wire.Event{Socket: uint64(s), Kind: &wire.Event_Accepted{
+	k.queue = append(k.queue, &wire.Event{Socket: uint64(s), Kind: &wire.Event_Accepted{
 		Accepted: &wire.Accepted{Listener: uint64(listener), Peer: peer.String()}}})
+	k.flushLocked()
 }
 
 // Received implements Events: it sends data in chunks as credit allows.
@@ -98,9 +96,9 @@ func (k *sink) Received(s Socket, data []byte) error {
 		}
 		n := min(int64(len(data)), c.avail, wire.MaxChunk)
 		c.avail -= n
-		k.pushLocked(&wire.Event{Socket: uint64(s), Kind: &wire.Event_Data{Data: data[:n]}})
-		k.mu.Unlock()
+		k.queue = append(k.queue, &wire.Event{Socket: uint64(s), Kind: &wire.Event_Data{Data: data[:n]}})
 		data = data[n:]
+		k.flushLocked()
 	}
 	return nil
 }
@@ -111,24 +109,84 @@ func (k *sink) Dropped(s Socket, reason error) {
 		reason = ErrPeerClosed
 	}
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	if k.closed || k.socketLocked(s) == nil {
+		k.mu.Unlock()
 		return
 	}
 	k.forgetLocked(s)
-	k.pushLocked(&wire.Event{Socket: uint64(s), Kind: &wire.Event_Dropped{Dropped: statusOf(reason)}})
+	k.queue = append(k.queue, &wire.Event{Socket: uint64(s), Kind: &wire.Event_Dropped{Dropped: statusOf(reason)}})
+	k.flushLocked()
 }
 
 // written reports the progress of one of the host's Send calls. It is not
 // subject to credit: the host bounds its own writes in flight.
 func (k *sink) written(s Socket, id uint64, n int, done bool, err error) {
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	if k.closed {
+		k.mu.Unlock()
 		return
 	}
-	k.pushLocked(&wire.Event{Socket: uint64(s), Kind: &wire.Event_Written{
+	k.queue = append(k.queue, &wire.Event{Socket: uint64(s), Kind: &wire.Event_Written{
 		Written: &wire.Written{Id: id, Bytes: uint32(n), Done: done, Status: statusOf(err)}}})
+	k.flushLocked()
+}
+
+// flushLocked writes the queue out unless someone else is writing or the
+// data path is not up yet; it is called with k.mu held and releases it.
+// Writing happens without the lock, so events keep queueing meanwhile; the
+// writer loops until the queue is empty.
+func (k *sink) flushLocked() {
+	if k.writing || k.fw == nil || k.broken {
+		k.mu.Unlock()
+		return
+	}
+	k.writing = true
+	for len(k.queue) > 0 && !k.broken {
+		size, n := 0, 0
+		for n < len(k.queue) && size < wire.MaxBatch {
+			size += len(k.queue[n].GetData())
+			n++
+		}
+		batch := &wire.EventBatch{Events: k.queue[:n:n]}
+		k.queue = k.queue[n:]
+		if len(k.queue) == 0 {
+			k.queue = nil
+		}
+		fw := k.fw
+		k.mu.Unlock()
+		err := fw.Write(batch)
+		k.mu.Lock()
+		if err != nil {
+			k.broken = true
+			k.queue = nil
+		}
+	}
+	k.writing = false
+	close(k.idle)
+	k.idle = make(chan struct{})
+	k.mu.Unlock()
+}
+
+// attach starts writing to the data path, beginning with what queued
+// before it was up.
+func (k *sink) attach(fw *wire.FrameWriter) {
+	k.mu.Lock()
+	k.fw = fw
+	k.flushLocked()
+}
+
+// drain waits until no one is writing to the data path, and stops further
+// writes, so that it can be closed.
+func (k *sink) drain() {
+	k.mu.Lock()
+	for k.writing {
+		idle := k.idle
+		k.mu.Unlock()
+		<-idle
+		k.mu.Lock()
+	}
+	k.broken = true
+	k.mu.Unlock()
 }
 
 // forgetLocked marks s gone and wakes a Received waiting for its credit.
@@ -175,49 +233,14 @@ func (k *sink) grant(s Socket, n int64) {
 	}
 }
 
-// close ends the sink: every waiting and later Received fails.
+// close ends the sink: every waiting and later Received fails, and no more
+// events are queued.
 func (k *sink) close() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if !k.closed {
 		k.closed = true
 		close(k.done)
-	}
-}
-
-// next waits for queued events and returns a batch of them, at most
-// wire.MaxBatch data bytes; ok is false once the sink is closed and empty.
-func (k *sink) next(stop <-chan struct{}) (batch []*wire.Event, ok bool) {
-	for {
-		k.mu.Lock()
-		if len(k.queue) > 0 {
-			size, n := 0, 0
-			for n < len(k.queue) {
-				size += len(k.queue[n].GetData())
-				n++
-				if size >= wire.MaxBatch {
-					break
-				}
-			}
-			batch = k.queue[:n:n]
-			k.queue = k.queue[n:]
-			if len(k.queue) == 0 {
-				k.queue = nil
-			}
-			k.mu.Unlock()
-			return batch, true
-		}
-		closed := k.closed
-		k.mu.Unlock()
-		if closed {
-			return nil, false
-		}
-		select {
-		case <-k.queued:
-		case <-k.done:
-		case <-stop:
-			return nil, false
-		}
 	}
 }
 

@@ -31,7 +31,12 @@ type writeQueue struct {
 	current  uint64             // the call id being written
 	stop     context.CancelFunc // cancels the write in progress
 	canceled map[uint64]bool    // calls abandoned by the host or failed
+	taken    int                // bytes of the current call not reported yet
 }
+
+// progressStep is how many bytes of a call the driver takes between two
+// progress reports: a quarter of the host's send window.
+const progressStep = 256 << 10
 
 func newWriters(d Driver, k *sink) *writers {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -124,10 +129,18 @@ func (w *writers) run(q *writeQueue) {
 		switch {
 		case abandoned:
 			// The host gave up on this call; it expects no answer.
+			q.taken = 0
 		case err != nil:
-			w.sink.written(q.sock, wr.Id, 0, true, err)
+			w.sink.written(q.sock, wr.Id, q.taken, true, err)
+			q.taken = 0
 		default:
-			w.sink.written(q.sock, wr.Id, len(wr.Data), wr.Last, nil)
+			// Progress is reported at the end of a call, and every quarter
+			// window on the way so the host can send more: not per chunk.
+			q.taken += len(wr.Data)
+			if wr.Last || q.taken >= progressStep {
+				w.sink.written(q.sock, wr.Id, q.taken, wr.Last, nil)
+				q.taken = 0
+			}
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"sync"
 
@@ -47,8 +48,8 @@ type Driver struct {
 	sendLocks map[sdk.Socket]*sync.Mutex
 
 	out     *outbox
-	cancel  context.CancelFunc
-	loops   sync.WaitGroup // reader and credit writer
+	conn    net.Conn       // the data path
+	loops   sync.WaitGroup // the data path's reader, and the reaper
 	runners sync.WaitGroup // per-socket delivery goroutines
 }
 
@@ -104,18 +105,19 @@ func (d *Driver) Open(ctx context.Context, req sdk.OpenRequest) (sdk.Info, error
 	}
 	d.state = stateOpen
 	d.events = req.Events
-	streamCtx, cancel := context.WithCancel(context.Background())
-	d.cancel = cancel
 	d.mu.Unlock()
 
-	stream, err := d.client.Session(streamCtx)
+	conn, err := d.openData(ctx)
 	if err != nil {
 		d.die(err)
-		return sdk.Info{}, d.callErr(ctx, err)
+		return sdk.Info{}, err
 	}
-	d.loops.Add(2)
-	go d.readEvents(stream)
-	go d.writeOut(streamCtx, stream)
+	d.mu.Lock()
+	d.conn = conn
+	d.mu.Unlock()
+	d.loops.Add(1)
+	go d.readEvents(wire.NewFrameReader(conn))
+	d.out.attach(wire.NewFrameWriter(conn))
 
 	resp, err := d.client.Open(ctx, &wire.OpenRequest{Interface: req.Interface, Settings: req.Settings, Window: uint32(d.window)})
 	if err != nil {
@@ -129,6 +131,28 @@ func (d *Driver) Open(ctx context.Context, req sdk.OpenRequest) (sdk.Info, error
 		CanListen: resp.CanListen, MaxListeners: int(resp.MaxListeners),
 		MaxSockets: int(resp.MaxSockets), MaxWrite: int(resp.MaxWrite),
 	}, nil
+}
+
+// openData asks the plugin for its data path, dials it and presents the
+// token. The connection carries every event and write (see wire.proto).
+func (d *Driver) openData(ctx context.Context) (net.Conn, error) {
+	dc, err := d.client.OpenData(ctx, &wire.Empty{})
+	if err != nil {
+		return nil, d.callErr(ctx, err)
+	}
+	if err := errOf(dc.Status); err != nil {
+		return nil, err
+	}
+	var dialer net.Dialer
+	conn, err := dialer.DialContext(ctx, "unix", dc.Path)
+	if err != nil {
+		return nil, sdk.Errorf(sdk.ErrDriverExited, "open the data path: %w", err)
+	}
+	if err := wire.NewFrameWriter(conn).Write(&wire.DataChannel{Token: dc.Token}); err != nil {
+		conn.Close()
+		return nil, sdk.Errorf(sdk.ErrDriverExited, "open the data path: %w", err)
+	}
+	return conn, nil
 }
 
 func (d *Driver) checkOpen() error {
@@ -357,8 +381,9 @@ func (d *Driver) die(cause error) {
 			in.pushLocked(d, event{kind: evDropped, reason: sdk.Errorf(sdk.ErrDriverExited, "%v", s)})
 		}
 	}
-	if d.cancel != nil {
-		d.cancel()
+	d.out.stop()
+	if d.conn != nil {
+		d.conn.Close()
 	}
 	if d.onExit != nil {
 		// Reaping may wait for the process to exit: never on the caller.

@@ -1,10 +1,7 @@
 package remote
 
 import (
-	"context"
 	"net/netip"
-
-	"google.golang.org/grpc"
 
 	"ifsock/internal/wire"
 	"ifsock/sdk"
@@ -126,14 +123,14 @@ func (d *Driver) deliver(in *inbox) {
 	}
 }
 
-// readEvents reads event batches until the stream breaks, and dispatches
-// each event to its socket's inbox. A broken stream means the plugin died
+// readEvents reads event batches until the data path breaks, and dispatches
+// each event to its socket's inbox. A broken data path means the plugin died
 // (or the driver is closing).
-func (d *Driver) readEvents(stream grpc.BidiStreamingClient[wire.HostBatch, wire.EventBatch]) {
+func (d *Driver) readEvents(fr *wire.FrameReader) {
 	defer d.loops.Done()
 	for {
-		batch, err := stream.Recv()
-		if err != nil {
+		batch := new(wire.EventBatch)
+		if err := fr.Read(batch); err != nil {
 			d.mu.Lock()
 			closing := d.state == stateClosed
 			d.mu.Unlock()
@@ -175,20 +172,5 @@ func (d *Driver) readEvents(stream grpc.BidiStreamingClient[wire.HostBatch, wire
 			}
 		}
 		d.mu.Unlock()
-	}
-}
-
-// writeOut sends what the outbox collects (writes, cancels, credits) in
-// batches, until the stream ends.
-func (d *Driver) writeOut(ctx context.Context, stream grpc.BidiStreamingClient[wire.HostBatch, wire.EventBatch]) {
-	defer d.loops.Done()
-	for {
-		batch, ok := d.out.next(ctx.Done())
-		if !ok {
-			return
-		}
-		if err := stream.Send(batch); err != nil {
-			return
-		}
 	}
 }

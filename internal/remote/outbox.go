@@ -7,33 +7,29 @@ import (
 	"ifsock/sdk"
 )
 
-// outbox collects what the host sends on the session stream: writes,
-// cancels and credits. The stream's one writer goroutine drains it in
-// batches. Safe for concurrent use.
+// outbox collects what the host sends on the data path: writes, cancels
+// and credits. Whoever adds something writes the collection out itself when
+// no one else is writing (flat combining): a Send costs no goroutine
+// hand-off at low load, and under load one frame carries many items. Safe
+// for concurrent use.
 type outbox struct {
 	mu      sync.Mutex
 	writes  []*wire.Write
 	cancels []*wire.Cancel
 	credits map[sdk.Socket]int64
-	signal  chan struct{}
+	fw      *wire.FrameWriter // nil until the data path is up
+	writing bool
+	broken  bool // a write failed or the path closed
 }
 
 func newOutbox() *outbox {
-	return &outbox{credits: make(map[sdk.Socket]int64), signal: make(chan struct{}, 1)}
-}
-
-func (o *outbox) wake() {
-	select {
-	case o.signal <- struct{}{}:
-	default:
-	}
+	return &outbox{credits: make(map[sdk.Socket]int64)}
 }
 
 func (o *outbox) write(w *wire.Write) {
 	o.mu.Lock()
 	o.writes = append(o.writes, w)
-	o.mu.Unlock()
-	o.wake()
+	o.flushLocked()
 }
 
 // cancel abandons call id on s: its chunks not sent yet are dropped here,
@@ -49,47 +45,65 @@ func (o *outbox) cancel(s sdk.Socket, id uint64) {
 	clear(o.writes[len(kept):])
 	o.writes = kept
 	o.cancels = append(o.cancels, &wire.Cancel{Socket: uint64(s), Id: id})
-	o.mu.Unlock()
-	o.wake()
+	o.flushLocked()
 }
 
 func (o *outbox) credit(s sdk.Socket, n int64) {
 	o.mu.Lock()
 	o.credits[s] += n
-	o.mu.Unlock()
-	o.wake()
+	o.flushLocked()
 }
 
-// next waits for something to send and returns it as one batch of at most
-// wire.MaxBatch data bytes; ok is false once stop is closed.
-func (o *outbox) next(stop <-chan struct{}) (batch *wire.HostBatch, ok bool) {
-	for {
-		o.mu.Lock()
-		if len(o.writes) > 0 || len(o.cancels) > 0 || len(o.credits) > 0 {
-			batch = &wire.HostBatch{Cancels: o.cancels}
-			o.cancels = nil
-			for s, n := range o.credits {
-				batch.Credits = append(batch.Credits, &wire.Credit{Socket: uint64(s), Bytes: uint32(n)})
-			}
-			clear(o.credits)
-			size, n := 0, 0
-			for n < len(o.writes) && size < wire.MaxBatch {
-				size += len(o.writes[n].Data)
-				n++
-			}
-			batch.Writes = o.writes[:n:n]
-			o.writes = o.writes[n:]
-			if len(o.writes) == 0 {
-				o.writes = nil
-			}
-			o.mu.Unlock()
-			return batch, true
-		}
+// attach starts writing to the data path.
+func (o *outbox) attach(fw *wire.FrameWriter) {
+	o.mu.Lock()
+	o.fw = fw
+	o.flushLocked()
+}
+
+// stop ends writing: later items are dropped.
+func (o *outbox) stop() {
+	o.mu.Lock()
+	o.broken = true
+	o.writes, o.cancels = nil, nil
+	clear(o.credits)
+	o.mu.Unlock()
+}
+
+// flushLocked writes everything out, at most wire.MaxBatch data bytes a
+// frame, unless someone else is writing; called with o.mu held, it
+// releases it.
+func (o *outbox) flushLocked() {
+	if o.writing || o.fw == nil || o.broken {
 		o.mu.Unlock()
-		select {
-		case <-o.signal:
-		case <-stop:
-			return nil, false
+		return
+	}
+	o.writing = true
+	for !o.broken && (len(o.writes) > 0 || len(o.cancels) > 0 || len(o.credits) > 0) {
+		batch := &wire.HostBatch{Cancels: o.cancels}
+		o.cancels = nil
+		for s, n := range o.credits {
+			batch.Credits = append(batch.Credits, &wire.Credit{Socket: uint64(s), Bytes: uint32(n)})
+		}
+		clear(o.credits)
+		size, n := 0, 0
+		for n < len(o.writes) && size < wire.MaxBatch {
+			size += len(o.writes[n].Data)
+			n++
+		}
+		batch.Writes = o.writes[:n:n]
+		o.writes = o.writes[n:]
+		if len(o.writes) == 0 {
+			o.writes = nil
+		}
+		fw := o.fw
+		o.mu.Unlock()
+		err := fw.Write(batch)
+		o.mu.Lock()
+		if err != nil {
+			o.broken = true
 		}
 	}
+	o.writing = false
+	o.mu.Unlock()
 }

@@ -114,6 +114,66 @@ func (x *Status) GetMessage() string {
 	return ""
 }
 
+type DataChannel struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Status        *Status                `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	Path          string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	Token         []byte                 `protobuf:"bytes,3,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DataChannel) Reset() {
+	*x = DataChannel{}
+	mi := &file_wire_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DataChannel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DataChannel) ProtoMessage() {}
+
+func (x *DataChannel) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DataChannel.ProtoReflect.Descriptor instead.
+func (*DataChannel) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DataChannel) GetStatus() *Status {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *DataChannel) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *DataChannel) GetToken() []byte {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
 type OpenRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Interface string                 `protobuf:"bytes,1,opt,name=interface,proto3" json:"interface,omitempty"`
@@ -126,7 +186,7 @@ type OpenRequest struct {
 
 func (x *OpenRequest) Reset() {
 	*x = OpenRequest{}
-	mi := &file_wire_proto_msgTypes[2]
+	mi := &file_wire_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -138,7 +198,7 @@ func (x *OpenRequest) String() string {
 func (*OpenRequest) ProtoMessage() {}
 
 func (x *OpenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[2]
+	mi := &file_wire_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -151,7 +211,7 @@ func (x *OpenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenRequest.ProtoReflect.Descriptor instead.
 func (*OpenRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{2}
+	return file_wire_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *OpenRequest) GetInterface() string {
@@ -191,7 +251,7 @@ type OpenResponse struct {
 
 func (x *OpenResponse) Reset() {
 	*x = OpenResponse{}
-	mi := &file_wire_proto_msgTypes[3]
+	mi := &file_wire_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -203,7 +263,7 @@ func (x *OpenResponse) String() string {
 func (*OpenResponse) ProtoMessage() {}
 
 func (x *OpenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[3]
+	mi := &file_wire_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -216,7 +276,7 @@ func (x *OpenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenResponse.ProtoReflect.Descriptor instead.
 func (*OpenResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{3}
+	return file_wire_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *OpenResponse) GetStatus() *Status {
@@ -285,7 +345,7 @@ type ConnectRequest struct {
 
 func (x *ConnectRequest) Reset() {
 	*x = ConnectRequest{}
-	mi := &file_wire_proto_msgTypes[4]
+	mi := &file_wire_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -297,7 +357,7 @@ func (x *ConnectRequest) String() string {
 func (*ConnectRequest) ProtoMessage() {}
 
 func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[4]
+	mi := &file_wire_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -310,7 +370,7 @@ func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectRequest.ProtoReflect.Descriptor instead.
 func (*ConnectRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{4}
+	return file_wire_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ConnectRequest) GetHost() string {
@@ -336,7 +396,7 @@ type ListenRequest struct {
 
 func (x *ListenRequest) Reset() {
 	*x = ListenRequest{}
-	mi := &file_wire_proto_msgTypes[5]
+	mi := &file_wire_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -348,7 +408,7 @@ func (x *ListenRequest) String() string {
 func (*ListenRequest) ProtoMessage() {}
 
 func (x *ListenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[5]
+	mi := &file_wire_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -361,7 +421,7 @@ func (x *ListenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListenRequest.ProtoReflect.Descriptor instead.
 func (*ListenRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{5}
+	return file_wire_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListenRequest) GetPort() uint32 {
@@ -380,7 +440,7 @@ type SocketRequest struct {
 
 func (x *SocketRequest) Reset() {
 	*x = SocketRequest{}
-	mi := &file_wire_proto_msgTypes[6]
+	mi := &file_wire_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -392,7 +452,7 @@ func (x *SocketRequest) String() string {
 func (*SocketRequest) ProtoMessage() {}
 
 func (x *SocketRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[6]
+	mi := &file_wire_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -405,7 +465,7 @@ func (x *SocketRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketRequest.ProtoReflect.Descriptor instead.
 func (*SocketRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{6}
+	return file_wire_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SocketRequest) GetSocket() uint64 {
@@ -425,7 +485,7 @@ type SocketResponse struct {
 
 func (x *SocketResponse) Reset() {
 	*x = SocketResponse{}
-	mi := &file_wire_proto_msgTypes[7]
+	mi := &file_wire_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -437,7 +497,7 @@ func (x *SocketResponse) String() string {
 func (*SocketResponse) ProtoMessage() {}
 
 func (x *SocketResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[7]
+	mi := &file_wire_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -450,7 +510,7 @@ func (x *SocketResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketResponse.ProtoReflect.Descriptor instead.
 func (*SocketResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{7}
+	return file_wire_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SocketResponse) GetStatus() *Status {
@@ -478,7 +538,7 @@ type PeerResponse struct {
 
 func (x *PeerResponse) Reset() {
 	*x = PeerResponse{}
-	mi := &file_wire_proto_msgTypes[8]
+	mi := &file_wire_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -490,7 +550,7 @@ func (x *PeerResponse) String() string {
 func (*PeerResponse) ProtoMessage() {}
 
 func (x *PeerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[8]
+	mi := &file_wire_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -503,7 +563,7 @@ func (x *PeerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerResponse.ProtoReflect.Descriptor instead.
 func (*PeerResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{8}
+	return file_wire_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PeerResponse) GetStatus() *Status {
@@ -534,7 +594,7 @@ type Write struct {
 
 func (x *Write) Reset() {
 	*x = Write{}
-	mi := &file_wire_proto_msgTypes[9]
+	mi := &file_wire_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -546,7 +606,7 @@ func (x *Write) String() string {
 func (*Write) ProtoMessage() {}
 
 func (x *Write) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[9]
+	mi := &file_wire_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -559,7 +619,7 @@ func (x *Write) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write.ProtoReflect.Descriptor instead.
 func (*Write) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{9}
+	return file_wire_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Write) GetSocket() uint64 {
@@ -601,7 +661,7 @@ type Cancel struct {
 
 func (x *Cancel) Reset() {
 	*x = Cancel{}
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_wire_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -613,7 +673,7 @@ func (x *Cancel) String() string {
 func (*Cancel) ProtoMessage() {}
 
 func (x *Cancel) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_wire_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -626,7 +686,7 @@ func (x *Cancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cancel.ProtoReflect.Descriptor instead.
 func (*Cancel) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{10}
+	return file_wire_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Cancel) GetSocket() uint64 {
@@ -653,7 +713,7 @@ type Credit struct {
 
 func (x *Credit) Reset() {
 	*x = Credit{}
-	mi := &file_wire_proto_msgTypes[11]
+	mi := &file_wire_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -665,7 +725,7 @@ func (x *Credit) String() string {
 func (*Credit) ProtoMessage() {}
 
 func (x *Credit) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[11]
+	mi := &file_wire_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -678,7 +738,7 @@ func (x *Credit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Credit.ProtoReflect.Descriptor instead.
 func (*Credit) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{11}
+	return file_wire_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Credit) GetSocket() uint64 {
@@ -706,7 +766,7 @@ type HostBatch struct {
 
 func (x *HostBatch) Reset() {
 	*x = HostBatch{}
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -718,7 +778,7 @@ func (x *HostBatch) String() string {
 func (*HostBatch) ProtoMessage() {}
 
 func (x *HostBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -731,7 +791,7 @@ func (x *HostBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostBatch.ProtoReflect.Descriptor instead.
 func (*HostBatch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{12}
+	return file_wire_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *HostBatch) GetCredits() []*Credit {
@@ -769,7 +829,7 @@ type Written struct {
 
 func (x *Written) Reset() {
 	*x = Written{}
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -781,7 +841,7 @@ func (x *Written) String() string {
 func (*Written) ProtoMessage() {}
 
 func (x *Written) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -794,7 +854,7 @@ func (x *Written) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Written.ProtoReflect.Descriptor instead.
 func (*Written) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{13}
+	return file_wire_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Written) GetId() uint64 {
@@ -841,7 +901,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -853,7 +913,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -866,7 +926,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{14}
+	return file_wire_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Event) GetSocket() uint64 {
@@ -957,7 +1017,7 @@ type Accepted struct {
 
 func (x *Accepted) Reset() {
 	*x = Accepted{}
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -969,7 +1029,7 @@ func (x *Accepted) String() string {
 func (*Accepted) ProtoMessage() {}
 
 func (x *Accepted) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -982,7 +1042,7 @@ func (x *Accepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Accepted.ProtoReflect.Descriptor instead.
 func (*Accepted) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{15}
+	return file_wire_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Accepted) GetListener() uint64 {
@@ -1008,7 +1068,7 @@ type EventBatch struct {
 
 func (x *EventBatch) Reset() {
 	*x = EventBatch{}
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1020,7 +1080,7 @@ func (x *EventBatch) String() string {
 func (*EventBatch) ProtoMessage() {}
 
 func (x *EventBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1033,7 +1093,7 @@ func (x *EventBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventBatch.ProtoReflect.Descriptor instead.
 func (*EventBatch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{16}
+	return file_wire_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *EventBatch) GetEvents() []*Event {
@@ -1052,7 +1112,11 @@ const file_wire_proto_rawDesc = "" +
 	"\x05Empty\"6\n" +
 	"\x06Status\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xc7\x01\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"g\n" +
+	"\vDataChannel\x12.\n" +
+	"\x06status\x18\x01 \x01(\v2\x16.ifsock.wire.v1.StatusR\x06status\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12\x14\n" +
+	"\x05token\x18\x03 \x01(\fR\x05token\"\xc7\x01\n" +
 	"\vOpenRequest\x12\x1c\n" +
 	"\tinterface\x18\x01 \x01(\tR\tinterface\x12E\n" +
 	"\bsettings\x18\x02 \x03(\v2).ifsock.wire.v1.OpenRequest.SettingsEntryR\bsettings\x12\x16\n" +
@@ -1116,15 +1180,15 @@ const file_wire_proto_rawDesc = "" +
 	"\x04peer\x18\x02 \x01(\tR\x04peer\";\n" +
 	"\n" +
 	"EventBatch\x12-\n" +
-	"\x06events\x18\x01 \x03(\v2\x15.ifsock.wire.v1.EventR\x06events2\xe8\x03\n" +
+	"\x06events\x18\x01 \x03(\v2\x15.ifsock.wire.v1.EventR\x06events2\xe2\x03\n" +
 	"\x06Driver\x12A\n" +
 	"\x04Open\x12\x1b.ifsock.wire.v1.OpenRequest\x1a\x1c.ifsock.wire.v1.OpenResponse\x12I\n" +
 	"\aConnect\x12\x1e.ifsock.wire.v1.ConnectRequest\x1a\x1e.ifsock.wire.v1.SocketResponse\x12G\n" +
 	"\x06Listen\x12\x1d.ifsock.wire.v1.ListenRequest\x1a\x1e.ifsock.wire.v1.SocketResponse\x12C\n" +
 	"\x04Peer\x12\x1d.ifsock.wire.v1.SocketRequest\x1a\x1c.ifsock.wire.v1.PeerResponse\x12D\n" +
 	"\vCloseSocket\x12\x1d.ifsock.wire.v1.SocketRequest\x1a\x16.ifsock.wire.v1.Status\x126\n" +
-	"\x05Close\x12\x15.ifsock.wire.v1.Empty\x1a\x16.ifsock.wire.v1.Status\x12D\n" +
-	"\aSession\x12\x19.ifsock.wire.v1.HostBatch\x1a\x1a.ifsock.wire.v1.EventBatch(\x010\x01B\x16Z\x14ifsock/internal/wireb\x06proto3"
+	"\x05Close\x12\x15.ifsock.wire.v1.Empty\x1a\x16.ifsock.wire.v1.Status\x12>\n" +
+	"\bOpenData\x12\x15.ifsock.wire.v1.Empty\x1a\x1b.ifsock.wire.v1.DataChannelB\x16Z\x14ifsock/internal/wireb\x06proto3"
 
 var (
 	file_wire_proto_rawDescOnce sync.Once
@@ -1138,59 +1202,61 @@ func file_wire_proto_rawDescGZIP() []byte {
 	return file_wire_proto_rawDescData
 }
 
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_wire_proto_goTypes = []any{
 	(*Empty)(nil),          // 0: ifsock.wire.v1.Empty
 	(*Status)(nil),         // 1: ifsock.wire.v1.Status
-	(*OpenRequest)(nil),    // 2: ifsock.wire.v1.OpenRequest
-	(*OpenResponse)(nil),   // 3: ifsock.wire.v1.OpenResponse
-	(*ConnectRequest)(nil), // 4: ifsock.wire.v1.ConnectRequest
-	(*ListenRequest)(nil),  // 5: ifsock.wire.v1.ListenRequest
-	(*SocketRequest)(nil),  // 6: ifsock.wire.v1.SocketRequest
-	(*SocketResponse)(nil), // 7: ifsock.wire.v1.SocketResponse
-	(*PeerResponse)(nil),   // 8: ifsock.wire.v1.PeerResponse
-	(*Write)(nil),          // 9: ifsock.wire.v1.Write
-	(*Cancel)(nil),         // 10: ifsock.wire.v1.Cancel
-	(*Credit)(nil),         // 11: ifsock.wire.v1.Credit
-	(*HostBatch)(nil),      // 12: ifsock.wire.v1.HostBatch
-	(*Written)(nil),        // 13: ifsock.wire.v1.Written
-	(*Event)(nil),          // 14: ifsock.wire.v1.Event
-	(*Accepted)(nil),       // 15: ifsock.wire.v1.Accepted
-	(*EventBatch)(nil),     // 16: ifsock.wire.v1.EventBatch
-	nil,                    // 17: ifsock.wire.v1.OpenRequest.SettingsEntry
+	(*DataChannel)(nil),    // 2: ifsock.wire.v1.DataChannel
+	(*OpenRequest)(nil),    // 3: ifsock.wire.v1.OpenRequest
+	(*OpenResponse)(nil),   // 4: ifsock.wire.v1.OpenResponse
+	(*ConnectRequest)(nil), // 5: ifsock.wire.v1.ConnectRequest
+	(*ListenRequest)(nil),  // 6: ifsock.wire.v1.ListenRequest
+	(*SocketRequest)(nil),  // 7: ifsock.wire.v1.SocketRequest
+	(*SocketResponse)(nil), // 8: ifsock.wire.v1.SocketResponse
+	(*PeerResponse)(nil),   // 9: ifsock.wire.v1.PeerResponse
+	(*Write)(nil),          // 10: ifsock.wire.v1.Write
+	(*Cancel)(nil),         // 11: ifsock.wire.v1.Cancel
+	(*Credit)(nil),         // 12: ifsock.wire.v1.Credit
+	(*HostBatch)(nil),      // 13: ifsock.wire.v1.HostBatch
+	(*Written)(nil),        // 14: ifsock.wire.v1.Written
+	(*Event)(nil),          // 15: ifsock.wire.v1.Event
+	(*Accepted)(nil),       // 16: ifsock.wire.v1.Accepted
+	(*EventBatch)(nil),     // 17: ifsock.wire.v1.EventBatch
+	nil,                    // 18: ifsock.wire.v1.OpenRequest.SettingsEntry
 }
 var file_wire_proto_depIdxs = []int32{
-	17, // 0: ifsock.wire.v1.OpenRequest.settings:type_name -> ifsock.wire.v1.OpenRequest.SettingsEntry
-	1,  // 1: ifsock.wire.v1.OpenResponse.status:type_name -> ifsock.wire.v1.Status
-	1,  // 2: ifsock.wire.v1.SocketResponse.status:type_name -> ifsock.wire.v1.Status
-	1,  // 3: ifsock.wire.v1.PeerResponse.status:type_name -> ifsock.wire.v1.Status
-	11, // 4: ifsock.wire.v1.HostBatch.credits:type_name -> ifsock.wire.v1.Credit
-	9,  // 5: ifsock.wire.v1.HostBatch.writes:type_name -> ifsock.wire.v1.Write
-	10, // 6: ifsock.wire.v1.HostBatch.cancels:type_name -> ifsock.wire.v1.Cancel
-	1,  // 7: ifsock.wire.v1.Written.status:type_name -> ifsock.wire.v1.Status
-	15, // 8: ifsock.wire.v1.Event.accepted:type_name -> ifsock.wire.v1.Accepted
-	1,  // 9: ifsock.wire.v1.Event.dropped:type_name -> ifsock.wire.v1.Status
-	13, // 10: ifsock.wire.v1.Event.written:type_name -> ifsock.wire.v1.Written
-	14, // 11: ifsock.wire.v1.EventBatch.events:type_name -> ifsock.wire.v1.Event
-	2,  // 12: ifsock.wire.v1.Driver.Open:input_type -> ifsock.wire.v1.OpenRequest
-	4,  // 13: ifsock.wire.v1.Driver.Connect:input_type -> ifsock.wire.v1.ConnectRequest
-	5,  // 14: ifsock.wire.v1.Driver.Listen:input_type -> ifsock.wire.v1.ListenRequest
-	6,  // 15: ifsock.wire.v1.Driver.Peer:input_type -> ifsock.wire.v1.SocketRequest
-	6,  // 16: ifsock.wire.v1.Driver.CloseSocket:input_type -> ifsock.wire.v1.SocketRequest
-	0,  // 17: ifsock.wire.v1.Driver.Close:input_type -> ifsock.wire.v1.Empty
-	12, // 18: ifsock.wire.v1.Driver.Session:input_type -> ifsock.wire.v1.HostBatch
-	3,  // 19: ifsock.wire.v1.Driver.Open:output_type -> ifsock.wire.v1.OpenResponse
-	7,  // 20: ifsock.wire.v1.Driver.Connect:output_type -> ifsock.wire.v1.SocketResponse
-	7,  // 21: ifsock.wire.v1.Driver.Listen:output_type -> ifsock.wire.v1.SocketResponse
-	8,  // 22: ifsock.wire.v1.Driver.Peer:output_type -> ifsock.wire.v1.PeerResponse
-	1,  // 23: ifsock.wire.v1.Driver.CloseSocket:output_type -> ifsock.wire.v1.Status
-	1,  // 24: ifsock.wire.v1.Driver.Close:output_type -> ifsock.wire.v1.Status
-	16, // 25: ifsock.wire.v1.Driver.Session:output_type -> ifsock.wire.v1.EventBatch
-	19, // [19:26] is the sub-list for method output_type
-	12, // [12:19] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	1,  // 0: ifsock.wire.v1.DataChannel.status:type_name -> ifsock.wire.v1.Status
+	18, // 1: ifsock.wire.v1.OpenRequest.settings:type_name -> ifsock.wire.v1.OpenRequest.SettingsEntry
+	1,  // 2: ifsock.wire.v1.OpenResponse.status:type_name -> ifsock.wire.v1.Status
+	1,  // 3: ifsock.wire.v1.SocketResponse.status:type_name -> ifsock.wire.v1.Status
+	1,  // 4: ifsock.wire.v1.PeerResponse.status:type_name -> ifsock.wire.v1.Status
+	12, // 5: ifsock.wire.v1.HostBatch.credits:type_name -> ifsock.wire.v1.Credit
+	10, // 6: ifsock.wire.v1.HostBatch.writes:type_name -> ifsock.wire.v1.Write
+	11, // 7: ifsock.wire.v1.HostBatch.cancels:type_name -> ifsock.wire.v1.Cancel
+	1,  // 8: ifsock.wire.v1.Written.status:type_name -> ifsock.wire.v1.Status
+	16, // 9: ifsock.wire.v1.Event.accepted:type_name -> ifsock.wire.v1.Accepted
+	1,  // 10: ifsock.wire.v1.Event.dropped:type_name -> ifsock.wire.v1.Status
+	14, // 11: ifsock.wire.v1.Event.written:type_name -> ifsock.wire.v1.Written
+	15, // 12: ifsock.wire.v1.EventBatch.events:type_name -> ifsock.wire.v1.Event
+	3,  // 13: ifsock.wire.v1.Driver.Open:input_type -> ifsock.wire.v1.OpenRequest
+	5,  // 14: ifsock.wire.v1.Driver.Connect:input_type -> ifsock.wire.v1.ConnectRequest
+	6,  // 15: ifsock.wire.v1.Driver.Listen:input_type -> ifsock.wire.v1.ListenRequest
+	7,  // 16: ifsock.wire.v1.Driver.Peer:input_type -> ifsock.wire.v1.SocketRequest
+	7,  // 17: ifsock.wire.v1.Driver.CloseSocket:input_type -> ifsock.wire.v1.SocketRequest
+	0,  // 18: ifsock.wire.v1.Driver.Close:input_type -> ifsock.wire.v1.Empty
+	0,  // 19: ifsock.wire.v1.Driver.OpenData:input_type -> ifsock.wire.v1.Empty
+	4,  // 20: ifsock.wire.v1.Driver.Open:output_type -> ifsock.wire.v1.OpenResponse
+	8,  // 21: ifsock.wire.v1.Driver.Connect:output_type -> ifsock.wire.v1.SocketResponse
+	8,  // 22: ifsock.wire.v1.Driver.Listen:output_type -> ifsock.wire.v1.SocketResponse
+	9,  // 23: ifsock.wire.v1.Driver.Peer:output_type -> ifsock.wire.v1.PeerResponse
+	1,  // 24: ifsock.wire.v1.Driver.CloseSocket:output_type -> ifsock.wire.v1.Status
+	1,  // 25: ifsock.wire.v1.Driver.Close:output_type -> ifsock.wire.v1.Status
+	2,  // 26: ifsock.wire.v1.Driver.OpenData:output_type -> ifsock.wire.v1.DataChannel
+	20, // [20:27] is the sub-list for method output_type
+	13, // [13:20] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -1198,7 +1264,7 @@ func file_wire_proto_init() {
 	if File_wire_proto != nil {
 		return
 	}
-	file_wire_proto_msgTypes[14].OneofWrappers = []any{
+	file_wire_proto_msgTypes[15].OneofWrappers = []any{
 		(*Event_Accepted)(nil),
 		(*Event_Data)(nil),
 		(*Event_Dropped)(nil),
@@ -1210,7 +1276,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

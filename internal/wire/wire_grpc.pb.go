@@ -29,7 +29,7 @@ const (
 	Driver_Peer_FullMethodName        = "/ifsock.wire.v1.Driver/Peer"
 	Driver_CloseSocket_FullMethodName = "/ifsock.wire.v1.Driver/CloseSocket"
 	Driver_Close_FullMethodName       = "/ifsock.wire.v1.Driver/Close"
-	Driver_Session_FullMethodName     = "/ifsock.wire.v1.Driver/Session"
+	Driver_OpenData_FullMethodName    = "/ifsock.wire.v1.Driver/OpenData"
 )
 
 // DriverClient is the client API for Driver service.
@@ -44,12 +44,16 @@ type DriverClient interface {
 	Peer(ctx context.Context, in *SocketRequest, opts ...grpc.CallOption) (*PeerResponse, error)
 	CloseSocket(ctx context.Context, in *SocketRequest, opts ...grpc.CallOption) (*Status, error)
 	Close(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Status, error)
-	// Session is the data path, one stream for the driver's life. The host
-	// sends data to write (in chunks of at most 32,752 bytes), cancels and
-	// receive credits (per-socket flow control); the driver sends events and
-	// the results of writes, in batches. Opening a gRPC stream per write costs
-	// several times a message on an open stream, hence one stream for all.
-	Session(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[HostBatch, EventBatch], error)
+	// OpenData opens the data path: the plugin listens on a fresh Unix
+	// socket and answers its path and a one-time token; the host dials it and
+	// sends the token as its first frame. From then on the connection carries
+	// length-prefixed HostBatch frames to the plugin and EventBatch frames to
+	// the host (see frame.go): data, writes, credits and events, for the
+	// driver's whole life. A raw connection, because a message on a gRPC
+	// stream costs several times a round trip on a Unix socket, and the data
+	// path is where that shows. Its end is the end of the session: the driver
+	// closes.
+	OpenData(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*DataChannel, error)
 }
 
 type driverClient struct {
@@ -120,18 +124,15 @@ func (c *driverClient) Close(ctx context.Context, in *Empty, opts ...grpc.CallOp
 	return out, nil
 }
 
-func (c *driverClient) Session(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[HostBatch, EventBatch], error) {
+func (c *driverClient) OpenData(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*DataChannel, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Driver_ServiceDesc.Streams[0], Driver_Session_FullMethodName, cOpts...)
+	out := new(DataChannel)
+	err := c.cc.Invoke(ctx, Driver_OpenData_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
-	x := &grpc.GenericClientStream[HostBatch, EventBatch]{ClientStream: stream}
-	return x, nil
+	return out, nil
 }
-
-// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Driver_SessionClient = grpc.BidiStreamingClient[HostBatch, EventBatch]
 
 // DriverServer is the server API for Driver service.
 // All implementations must embed UnimplementedDriverServer
@@ -145,12 +146,16 @@ type DriverServer interface {
 	Peer(context.Context, *SocketRequest) (*PeerResponse, error)
 	CloseSocket(context.Context, *SocketRequest) (*Status, error)
 	Close(context.Context, *Empty) (*Status, error)
-	// Session is the data path, one stream for the driver's life. The host
-	// sends data to write (in chunks of at most 32,752 bytes), cancels and
-	// receive credits (per-socket flow control); the driver sends events and
-	// the results of writes, in batches. Opening a gRPC stream per write costs
-	// several times a message on an open stream, hence one stream for all.
-	Session(grpc.BidiStreamingServer[HostBatch, EventBatch]) error
+	// OpenData opens the data path: the plugin listens on a fresh Unix
+	// socket and answers its path and a one-time token; the host dials it and
+	// sends the token as its first frame. From then on the connection carries
+	// length-prefixed HostBatch frames to the plugin and EventBatch frames to
+	// the host (see frame.go): data, writes, credits and events, for the
+	// driver's whole life. A raw connection, because a message on a gRPC
+	// stream costs several times a round trip on a Unix socket, and the data
+	// path is where that shows. Its end is the end of the session: the driver
+	// closes.
+	OpenData(context.Context, *Empty) (*DataChannel, error)
 	mustEmbedUnimplementedDriverServer()
 }
 
@@ -179,8 +184,8 @@ func (UnimplementedDriverServer) CloseSocket(context.Context, *SocketRequest) (*
 func (UnimplementedDriverServer) Close(context.Context, *Empty) (*Status, error) {
 	return nil, status.Error(codes.Unimplemented, "method Close not implemented")
 }
-func (UnimplementedDriverServer) Session(grpc.BidiStreamingServer[HostBatch, EventBatch]) error {
-	return status.Error(codes.Unimplemented, "method Session not implemented")
+func (UnimplementedDriverServer) OpenData(context.Context, *Empty) (*DataChannel, error) {
+	return nil, status.Error(codes.Unimplemented, "method OpenData not implemented")
 }
 func (UnimplementedDriverServer) mustEmbedUnimplementedDriverServer() {}
 func (UnimplementedDriverServer) testEmbeddedByValue()                {}
@@ -311,12 +316,23 @@ func _Driver_Close_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
-func _Driver_Session_Handler(srv interface{}, stream grpc.ServerStream) error {
-	return srv.(DriverServer).Session(&grpc.GenericServerStream[HostBatch, EventBatch]{ServerStream: stream})
+func _Driver_OpenData_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DriverServer).OpenData(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Driver_OpenData_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DriverServer).OpenData(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
 }
-
-// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Driver_SessionServer = grpc.BidiStreamingServer[HostBatch, EventBatch]
 
 // Driver_ServiceDesc is the grpc.ServiceDesc for Driver service.
 // It's only intended for direct use with grpc.RegisterService,
@@ -349,14 +365,11 @@ var Driver_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Close",
 			Handler:    _Driver_Close_Handler,
 		},
-	},
-	Streams: []grpc.StreamDesc{
 		{
-			StreamName:    "Session",
-			Handler:       _Driver_Session_Handler,
-			ServerStreams: true,
-			ClientStreams: true,
+			MethodName: "OpenData",
+			Handler:    _Driver_OpenData_Handler,
 		},
 	},
+	Streams:  []grpc.StreamDesc{},
 	Metadata: "wire.proto",
 }

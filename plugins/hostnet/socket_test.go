@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -371,16 +372,17 @@ func TestMaxSockets(t *testing.T) {
 		t.Errorf("ErrNoSockets took %v, want at once", el)
 	}
 	// An incoming connection beyond the limit is refused, never announced.
-	c, err := net.Dial("tcp", hostPort("127.0.0.1", port))
-	if err != nil {
-		t.Fatal(err)
+	// The reset can come so fast that the dial itself sees it.
+	if c, err := net.Dial("tcp", hostPort("127.0.0.1", port)); err == nil {
+		c.SetReadDeadline(time.Now().Add(watchdog))
+		var ne net.Error
+		if _, err := c.Read(make([]byte, 1)); err == nil || errors.As(err, &ne) && ne.Timeout() {
+			t.Errorf("connection beyond the limit: read %v, want it closed", err)
+		}
+		c.Close()
+	} else if !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("connection beyond the limit: dial: %v, want success then a close, or a reset", err)
 	}
-	c.SetReadDeadline(time.Now().Add(watchdog))
-	var ne net.Error
-	if _, err := c.Read(make([]byte, 1)); err == nil || errors.As(err, &ne) && ne.Timeout() {
-		t.Errorf("connection beyond the limit: read %v, want it closed", err)
-	}
-	c.Close()
 	// Closing a socket frees its slot.
 	if err := d.CloseSocket(ctxT(t), s); err != nil {
 		t.Fatal(err)
