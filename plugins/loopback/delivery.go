@@ -31,33 +31,38 @@ func (d *Driver) start(s *socket) {
 
 // run is a socket's goroutine, the only one raising the socket's events:
 // Accepted first for an accepted socket, then Received in byte order, then
-// at most one Dropped. It exits when the socket is dropped, closed locally,
-// the host refuses its data, or the driver closes.
+// at most one Dropped. The Driver owns it (see Driver) and it exits when the
+// socket is dropped, closed locally, the host refuses its data, or the
+// driver closes.
+//
+// Every event starts the same way: under d.mu, the goroutine checks that
+// the socket is neither halted nor the driver closed, and sets s.inEvent
+// before it lets go of the lock to call the host. CloseSocket and Close
+// halt sockets under that lock, so no event starts once they return; an
+// event already started runs to its end, and the goroutine then takes the
+// lock again, clears s.inEvent, finds the socket halted and exits without
+// another event.
 func (d *Driver) run(s *socket) {
-	gid := goid()
-	d.mu.Lock()
-	s.gid = gid
-	d.mu.Unlock()
 	defer d.exit(s)
-	if s.from != nil && !d.announce(s, gid) {
+	if s.from != nil && !d.announce(s) {
 		return
 	}
 	for {
-		data, reason, ok := d.next(s, gid)
+		data, reason, ok := d.next(s)
 		if !ok {
 			return
 		}
 		if data == nil {
 			s.sink.dropped(s.id, reason)
 			d.mu.Lock()
-			s.eventDone()
+			s.inEvent = false
 			d.mu.Unlock()
 			return
 		}
 		err := s.sink.received(s.id, data)
 		d.mu.Lock()
 		s.held -= len(data)
-		s.eventDone()
+		s.inEvent = false
 		s.signal()
 		if err != nil {
 			// The host wants no more data: it is closing the socket or the
@@ -71,13 +76,15 @@ func (d *Driver) run(s *socket) {
 	}
 }
 
-// announce raises Accepted for s, unless its listener closed first: then s
-// disappears without any event and its client is reset. It reports whether
-// s goes on.
-func (d *Driver) announce(s *socket, gid int64) bool {
+// announce raises Accepted for s and reports whether s goes on. A halted s
+// stops at once; if its listener closed first, s disappears without any
+// event and its client is reset. The listener's open flag is checked
+// under d.mu together with setting s.inEvent, so no Accepted naming a
+// listener starts once CloseSocket of the listener returned.
+func (d *Driver) announce(s *socket) bool {
 	d.mu.Lock()
 	l := s.from
-	if !s.open || s.stopped {
+	if !s.open || s.stopped || d.state != stateOpen {
 		d.mu.Unlock()
 		return false
 	}
@@ -89,28 +96,24 @@ func (d *Driver) announce(s *socket, gid int64) bool {
 		d.mu.Unlock()
 		return false
 	}
-	l.accepting[gid]++
-	s.cbGID = gid
+	s.inEvent = true
 	d.mu.Unlock()
 
 	s.sink.accepted(l.id, s.id, s.remote)
 
 	d.mu.Lock()
-	if l.accepting[gid]--; l.accepting[gid] == 0 {
-		delete(l.accepting, gid)
-	}
-	l.notifyIdle()
 	s.announced = true
-	s.eventDone()
+	s.inEvent = false
 	d.mu.Unlock()
 	return true
 }
 
 // next waits for the socket's next event: data to deliver, or the reason of
 // its drop (data nil) after which the socket is freed. ok is false when the
-// goroutine must stop without more events. The event is marked running
-// (cbGID) before next returns, so that CloseSocket waits for it.
-func (d *Driver) next(s *socket, gid int64) (data []byte, reason error, ok bool) {
+// goroutine must stop without more events. When ok is true the event is
+// marked running (s.inEvent) before next lets go of d.mu: from then on
+// Close does not wait for this goroutine, which is inside the host.
+func (d *Driver) next(s *socket) (data []byte, reason error, ok bool) {
 	waited := false
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -120,7 +123,7 @@ func (d *Driver) next(s *socket, gid int64) (data []byte, reason error, ok bool)
 		}
 		switch {
 		case len(s.q) > s.head && (d.cfg.delay == 0 || waited):
-			s.cbGID = gid
+			s.inEvent = true
 			return s.pop(maxDelivery), nil, true
 		case len(s.q) > s.head:
 			d.mu.Unlock()
@@ -129,7 +132,7 @@ func (d *Driver) next(s *socket, gid int64) (data []byte, reason error, ok bool)
 			continue
 		case s.eof != nil:
 			d.remove(s)
-			s.cbGID = gid
+			s.inEvent = true
 			return nil, s.eof, true
 		}
 		wake := s.wake
@@ -156,7 +159,7 @@ func (d *Driver) pause(s *socket) bool {
 	return false
 }
 
-// exit records that the socket's goroutine ended.
+// exit records that the socket's goroutine ended: Close waits for s.done.
 func (d *Driver) exit(s *socket) {
 	d.mu.Lock()
 	delete(d.running, s)

@@ -30,11 +30,14 @@
 //
 // # Ownership and closing
 //
-// The Driver owns its sockets and their goroutines. CloseSocket stops a
-// socket's goroutine and Close stops them all; both wait for a handler that
-// is running to return, unless called from inside that very handler, and
-// both give up when their ctx ends. Close is idempotent, and no event is
-// raised once it returned. The driver never writes to stdout; it logs
+// The Driver owns its sockets and one goroutine per socket. CloseSocket
+// halts a socket and Close halts them all: no new event of a halted socket
+// starts once the call returns. Neither waits for an event handler that is
+// running, since it may be the caller (a handler may close its own socket,
+// or the driver): that handler finishes, and its goroutine then exits
+// without another event. Close waits, within its ctx, for every other
+// goroutine of the driver to exit. Close is idempotent. The driver never
+// writes to stdout; it logs
 // through the hclog logger of Open.
 //
 // # Settings

@@ -31,14 +31,30 @@ const (
 // to the socket's own delivery goroutine.
 //
 // Ownership: the Driver owns every socket it hands out and one goroutine per
-// socket; a socket's goroutine is the only caller of Events for that socket,
-// so its events never overlap and arrive in order. CloseSocket stops the
-// socket's goroutine and Close stops all of them; both wait for an event
-// handler that is running to return, unless they are called from inside that
-// very handler. Close is idempotent, and no event is raised once it returned.
+// socket, started by Listen or Connect; a socket's goroutine is the only
+// caller of Events for that socket, so its events never overlap and arrive
+// in order. While that goroutine is inside a host callback (Accepted,
+// Received, Dropped) it is marked in event, and the host has it on loan:
+// the driver cannot tell whether the host is the one calling CloseSocket or
+// Close from inside that callback, so it never waits for it. Each goroutine
+// exits:
+//
+//   - on its own after raising Dropped, or when Received returned an error;
+//   - when its socket is halted (CloseSocket, Close) while it is not in an
+//     event: it is woken at once, raises nothing more, and Close waits for
+//     it (within Close's ctx);
+//   - when its socket is halted while it is in an event: it exits by itself
+//     as soon as the callback returns, raising nothing more. Close does not
+//     wait for it; the host guarantees that a blocked Received returns once
+//     CloseSocket or Close is called, so it does not linger.
+//
+// So no new event of a socket starts once CloseSocket of it returns, and no
+// new event at all once Close returns; an event already running may finish.
+// Close is idempotent.
 //
 // Concurrency: every method is safe from any goroutine, and from inside the
-// handlers of Events.
+// handlers of Events, including CloseSocket of the handler's own socket and
+// Close of the driver.
 type Driver struct {
 	mu        sync.Mutex
 	state     lifecycle
@@ -51,7 +67,7 @@ type Driver struct {
 	listeners map[int]*socket        // open listeners by port
 	ephemeral map[int]bool           // local ports of client sockets
 	lastPort  int                    // the last ephemeral port handed out
-	running   map[*socket]bool       // sockets whose goroutine has not exited yet
+	running   map[*socket]bool       // sockets whose goroutine has not exited yet (see Driver)
 }
 
 // New returns a driver that is not open yet.
@@ -108,14 +124,17 @@ func (d *Driver) info() sdk.Info {
 	}
 }
 
-// Close closes every socket without Dropped events, stops every goroutine of
-// the driver and waits for them, except the caller's own when Close is called
-// from inside an event handler. If a handler does not return before ctx is
-// done, Close returns ErrTimeout or ErrCanceled; the driver is closed anyway.
-// Closing a closed driver does nothing and returns nil; closing a driver that
-// was never opened returns ErrNotOpen.
+// Close closes every socket without Dropped events and stops the driver: no
+// new event starts once it returns. It waits for every socket goroutine
+// that is not inside a host callback at that moment to exit; a goroutine
+// that is inside one (the caller's own, when Close is called from a
+// handler, or another socket's) is not waited for and exits by itself,
+// raising nothing more, as soon as its callback returns (see Driver). If a
+// goroutine does not exit before ctx is done, Close returns ErrTimeout or
+// ErrCanceled; the driver is closed anyway. Closing a closed driver does
+// nothing and returns nil; closing a driver that was never opened returns
+// ErrNotOpen.
 func (d *Driver) Close(ctx context.Context) error {
-	me := goid()
 	d.mu.Lock()
 	switch d.state {
 	case stateNew:
@@ -133,9 +152,11 @@ func (d *Driver) Close(ctx context.Context) error {
 	clear(d.socks)
 	clear(d.listeners)
 	clear(d.ephemeral)
+	// A goroutine not in an event now never starts one (it checks the state
+	// under d.mu first), so waiting for it is bounded by the driver alone.
 	var wait []chan struct{}
 	for s := range d.running {
-		if s.gid != me {
+		if !s.inEvent {
 			wait = append(wait, s.done)
 		}
 	}
@@ -144,7 +165,7 @@ func (d *Driver) Close(ctx context.Context) error {
 		select {
 		case <-done:
 		case <-ctx.Done():
-			return ctxError("close: an event handler did not return", ctx.Err())
+			return ctxError("close: a socket goroutine did not exit", ctx.Err())
 		}
 	}
 	d.log.Debug("loopback closed")

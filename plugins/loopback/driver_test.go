@@ -57,11 +57,12 @@ func TestOpenTwice(t *testing.T) {
 }
 
 // closer is an sdk.Events whose Received closes the whole driver from
-// inside the handler, and which counts events raised after that.
+// inside the handler, and which counts events that start after that Close
+// returned.
 type closer struct {
 	d     *loopback.Driver
 	mu    sync.Mutex
-	after int // events after Close returned
+	after int // events started after Close returned
 	done  bool
 	ret   chan error
 }
@@ -90,9 +91,26 @@ func (c *closer) count() bool {
 	return c.done
 }
 
+// awaitExits waits for every goroutine in done to exit: after that the
+// driver can raise nothing more.
+func awaitExits(t *testing.T, done []<-chan struct{}) {
+	t.Helper()
+	for _, ch := range done {
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a socket goroutine did not exit within 10s")
+		}
+	}
+}
+
+// TestCloseFromInsideHandler: handlers of several sockets call Close at
+// once; Close returns (it does not wait for the handler calling it, nor
+// for the others running), and no event starts after it returned.
 func TestCloseFromInsideHandler(t *testing.T) {
+	const conns = 4
 	d := loopback.New()
-	ev := &closer{d: d, ret: make(chan error, 1)}
+	ev := &closer{d: d, ret: make(chan error, conns)}
 	if _, err := d.Open(ctx(t), sdk.OpenRequest{Events: ev}); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +118,7 @@ func TestCloseFromInsideHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	var clients []sdk.Socket
-	for range 4 {
+	for range conns {
 		c, err := d.Connect(ctx(t), sdk.ConnectRequest{Host: "127.0.0.1", Port: 80})
 		if err != nil {
 			t.Fatal(err)
@@ -110,41 +128,141 @@ func TestCloseFromInsideHandler(t *testing.T) {
 	for _, c := range clients {
 		go d.Send(context.Background(), c, []byte("close now"))
 	}
-	if err := <-ev.ret; err != nil {
-		t.Errorf("Close from inside Received: %v", err)
+	select {
+	case err := <-ev.ret:
+		if err != nil {
+			t.Errorf("Close from inside Received: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close called from inside Received has not returned after 10s: it must not wait for its caller")
 	}
+	awaitExits(t, d.Goroutines())
 	if err := d.Close(ctx(t)); err != nil {
 		t.Errorf("second Close: %v, want nil", err)
 	}
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
 	if ev.after != 0 {
-		t.Errorf("%d events after Close returned", ev.after)
+		t.Errorf("%d events started after Close returned", ev.after)
 	}
 }
 
-func TestCloseSocketWaitsForHandler(t *testing.T) {
+// held opens a driver whose first Received blocks until release is closed;
+// entered is closed once it runs. It returns the client and accepted socket
+// of a connection whose accepted end is inside that Received, with more
+// data queued behind it.
+func held(t *testing.T) (d *loopback.Driver, r *recorder, c, a sdk.Socket, release chan struct{}) {
+	t.Helper()
 	entered, release := make(chan struct{}), make(chan struct{})
-	d, r := open(t, nil)
+	d, r = open(t, nil)
 	var once sync.Once
 	r.hold = func(sdk.Socket, []byte) {
-		once.Do(func() { close(entered) })
-		<-release
+		first := false
+		once.Do(func() { first = true; close(entered) })
+		if first {
+			<-release
+		}
 	}
-	_, c, a := connect(t, d, r, 80)
+	_, c, a = connect(t, d, r, 80)
 	if err := d.Send(ctx(t), c, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	<-entered
-	closed := make(chan error)
+	if err := d.Send(ctx(t), c, []byte("queued")); err != nil {
+		t.Fatal(err)
+	}
+	return d, r, c, a, release
+}
+
+// TestCloseSocketDuringHandler: CloseSocket does not wait for a running
+// Received of its socket (it may be the caller); that Received finishes,
+// and no new event of the socket starts after CloseSocket returned: the
+// queued data is not delivered and no Dropped follows. The other end gets
+// Dropped(ErrPeerClosed).
+func TestCloseSocketDuringHandler(t *testing.T) {
+	d, r, c, a, release := held(t)
+	exited := d.GoroutineDone(a)
+	closed := make(chan error, 1)
 	go func() { closed <- d.CloseSocket(context.Background(), a) }()
 	select {
 	case err := <-closed:
-		t.Fatalf("CloseSocket returned (%v) while a Received of the socket ran", err)
-	case <-time.After(20 * time.Millisecond):
+		if err != nil {
+			t.Errorf("CloseSocket: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("CloseSocket waited for a running Received of its socket: it must not (the handler may be its caller)")
 	}
 	close(release)
-	if err := <-closed; err != nil {
-		t.Errorf("CloseSocket: %v", err)
+	awaitExits(t, []<-chan struct{}{exited})
+	var peerDrop error
+	for done := false; !done; {
+		select {
+		case ev := <-r.ch:
+			switch {
+			case ev.sock == a && ev.kind == "received" && string(ev.data) == "x":
+				// the Received that was running may finish
+			case ev.sock == a:
+				t.Errorf("event %+v of %v started after CloseSocket returned", ev, a)
+			case ev.sock == c && ev.kind == "dropped":
+				peerDrop = ev.reason
+			default:
+				t.Errorf("unexpected event %+v", ev)
+			}
+		default:
+			done = true
+		}
+	}
+	if peerDrop == nil {
+		ev := r.next(t)
+		if ev.sock != c || ev.kind != "dropped" {
+			t.Fatalf("event %+v, want Dropped of %v", ev, c)
+		}
+		peerDrop = ev.reason
+	}
+	if !errors.Is(peerDrop, sdk.ErrPeerClosed) {
+		t.Errorf("the other end dropped with %v, want ErrPeerClosed", peerDrop)
+	}
+}
+
+// TestCloseDuringHandler: Close does not wait for a goroutine inside a
+// callback, but does wait for every other goroutine of the driver; the
+// goroutine in the callback exits once it returns, and no event starts
+// after Close returned.
+func TestCloseDuringHandler(t *testing.T) {
+	d, r, c, a, release := held(t)
+	exited := d.GoroutineDone(a)
+	// Another connection, idle: its goroutines are not in an event.
+	_, c2, a2 := connect(t, d, r, 81)
+	idle := []<-chan struct{}{d.GoroutineDone(c2), d.GoroutineDone(a2)}
+	closed := make(chan error, 1)
+	go func() { closed <- d.Close(context.Background()) }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("Close waited for a goroutine inside Received: it must not (the handler may be its caller)")
+	}
+	for i, ch := range idle {
+		select {
+		case <-ch:
+		default:
+			t.Errorf("Close returned before idle goroutine %d exited: it must wait for goroutines not in an event", i)
+		}
+	}
+	close(release)
+	awaitExits(t, append(d.Goroutines(), exited))
+	for done := false; !done; {
+		select {
+		case ev := <-r.ch:
+			if ev.sock != a || ev.kind != "received" || string(ev.data) != "x" {
+				t.Errorf("event %+v started after Close returned (%v, %v)", ev, c, a)
+			}
+		default:
+			done = true
+		}
 	}
 }

@@ -22,7 +22,6 @@ type socket struct {
 	done     chan struct{}  // closed when the socket's goroutine has exited
 	kill     chan struct{}  // closed by halt: the goroutine stops without more events
 
-	gid       int64         // id of the socket's goroutine, once it runs
 	open      bool          // in Driver.socks: not closed locally, not dropped
 	stopped   bool          // halt was called
 	announced bool          // Accepted was delivered (always true for a client)
@@ -32,27 +31,23 @@ type socket struct {
 	received  int64         // inbound bytes ever taken, for drop_after
 	eof       error         // no more data will come: Dropped(eof) follows the queued bytes
 	sendErr   error         // why Send on this socket fails although it is still open
-	cbGID     int64         // goroutine running an event of this socket now, 0 if none
-	accepting map[int64]int // a listener's: goroutines running an Accepted that names it
+	inEvent   bool          // the socket's goroutine is inside a host callback (see Driver)
 	wake      chan struct{} // one token: something changed for the socket's goroutine
 	space     chan struct{} // closed and replaced when the window frees or the state changes
-	idle      chan struct{} // closed and replaced when an event of this socket ends
 }
 
 // newSocket returns a socket with its channels made; d.mu must be held.
 func (d *Driver) newSocket() *socket {
 	d.lastID++
 	return &socket{
-		id:        d.lastID,
-		d:         d,
-		open:      true,
-		sendLock:  make(chan struct{}, 1),
-		done:      make(chan struct{}),
-		kill:      make(chan struct{}),
-		wake:      make(chan struct{}, 1),
-		space:     make(chan struct{}),
-		idle:      make(chan struct{}),
-		accepting: make(map[int64]int),
+		id:       d.lastID,
+		d:        d,
+		open:     true,
+		sendLock: make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		kill:     make(chan struct{}),
+		wake:     make(chan struct{}, 1),
+		space:    make(chan struct{}),
 	}
 }
 
@@ -85,33 +80,6 @@ func (s *socket) halt() {
 	if s.peer != nil {
 		s.peer.signal()
 	}
-}
-
-// eventDone records that the running event of s ended; d.mu must be held.
-func (s *socket) eventDone() {
-	s.cbGID = 0
-	s.notifyIdle()
-}
-
-// notifyIdle wakes CloseSocket calls waiting for s to be quiet; d.mu must
-// be held.
-func (s *socket) notifyIdle() {
-	close(s.idle)
-	s.idle = make(chan struct{})
-}
-
-// quiet reports whether no event of s, nor an Accepted naming s, runs on a
-// goroutine other than me; d.mu must be held.
-func (s *socket) quiet(me int64) bool {
-	if s.cbGID != 0 && s.cbGID != me {
-		return false
-	}
-	for gid, n := range s.accepting {
-		if n > 0 && gid != me {
-			return false
-		}
-	}
-	return true
 }
 
 // push appends b to the inbound queue; d.mu must be held.
