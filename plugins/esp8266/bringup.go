@@ -3,6 +3,7 @@ package esp8266
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -117,6 +118,13 @@ func (s *session) bringupOnce() error {
 		s.tz.recvDataInfo.Store(true)
 	}
 
+	var station netip.Addr
+	if rep := s.cmd("AT+CIFSR", 0); rep.ok() {
+		if l, ok := rep.hasLine("+CIFSR:STAIP,"); ok {
+			station, _ = netip.ParseAddr(strings.Trim(l[len("+CIFSR:STAIP,"):], `"`))
+		}
+	}
+
 	passive := false
 	hasPassive := dialect == 2 || (major == 1 && minor >= 7)
 	switch {
@@ -136,7 +144,7 @@ func (s *session) bringupOnce() error {
 	}
 
 	s.mu.Lock()
-	s.dialect, s.passive, s.device = dialect, passive, device
+	s.dialect, s.passive, s.device, s.stationIP = dialect, passive, device, station
 	s.mu.Unlock()
 	s.log.Debug("module ready", "passive", passive)
 	return nil

@@ -176,11 +176,8 @@ func (d *Driver) Connect(ctx context.Context, req sdk.ConnectRequest) (sdk.Socke
 	if err := ctx.Err(); err != nil {
 		return 0, ctxError(ctx, "connect "+addr)
 	}
-	s.mu.Lock()
-	full := s.used >= maxSockets
-	s.mu.Unlock()
-	if full {
-		return 0, sdk.Errorf(sdk.ErrNoSockets, "connect %s: all %d sockets of the module are in use (a listener counts as one)", addr, maxSockets)
+	if err := s.room(addr, netip.Addr{}, req.Port); err != nil {
+		return 0, err
 	}
 	ip, err := netip.ParseAddr(host)
 	if err != nil {
@@ -198,17 +195,18 @@ func (d *Driver) Connect(ctx context.Context, req sdk.ConnectRequest) (sdk.Socke
 		sk.peer = peer
 		close(sk.peerReady)
 		var id int
+		var self bool
+		var incoming uint64
 		rep, err := s.do(ctx, &request{
 			timeout: s.connectTimeout(),
 			prepare: func() (string, error) {
+				if err := s.room(addr, ip, req.Port); err != nil {
+					return "", err
+				}
 				s.mu.Lock()
 				defer s.mu.Unlock()
-				if s.used >= maxSockets {
-					return "", sdk.Errorf(sdk.ErrNoSockets, "connect %s: all %d sockets of the module are in use (a listener counts as one)", addr, maxSockets)
-				}
-				if id = s.pickLink(); id < 0 {
-					return "", sdk.Errorf(sdk.ErrNoSockets, "connect %s: no free link on the module (links are still closing): retry", addr)
-				}
+				self, incoming = s.isSelf(ip, req.Port), s.incoming
+				id = s.pickLink()
 				s.used++
 				sk.link = id
 				s.links[id] = link{state: linkConnecting, sock: sk}
@@ -245,7 +243,69 @@ func (d *Driver) Connect(ctx context.Context, req sdk.ConnectRequest) (sdk.Socke
 		s.start(sk)
 		s.mu.Unlock()
 		s.log.Debug("connected", "socket", sk.id, "link", sk.link, "peer", peer)
+		if self {
+			s.awaitIncoming(ctx, incoming)
+		}
 		return sk.id, nil
+	}
+}
+
+// isSelf reports whether a connect to ip:port reaches the module's own
+// server: its accepted twin then needs a socket and a link too. Called with
+// s.mu held.
+func (s *session) isSelf(ip netip.Addr, port int) bool {
+	return s.listener != nil && s.listener.port == port && ip.IsValid() &&
+		(ip.IsLoopback() || ip == s.stationIP || ip.IsUnspecified())
+}
+
+// room fails with ErrNoSockets when a connect to ip:port would not fit: one
+// socket and one link, two of each when the module connects to its own
+// server (the accepted twin takes the second).
+func (s *session) room(addr string, ip netip.Addr, port int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	need := 1
+	if s.isSelf(ip, port) {
+		need = 2
+	}
+	free := 0
+	for i := range s.links {
+		if st := s.links[i].state; st == linkFree || st == linkFailed {
+			free++
+		}
+	}
+	switch {
+	case s.used+need > maxSockets:
+		return sdk.Errorf(sdk.ErrNoSockets, "connect %s: %d of the module's %d sockets are in use (a listener counts as one)", addr, s.used, maxSockets)
+	case free < need:
+		return sdk.Errorf(sdk.ErrNoSockets, "connect %s: no free link on the module (links are still closing): retry", addr)
+	}
+	return nil
+}
+
+// awaitIncoming waits (a moment at most) for the module to announce the
+// incoming side of a connection to its own server, so that the pair's
+// sockets are both counted when Connect returns.
+func (s *session) awaitIncoming(ctx context.Context, before uint64) {
+	t := time.NewTimer(s.cfg.timeout)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		n, ch := s.incoming, s.incomingCh
+		s.mu.Unlock()
+		if n > before {
+			return
+		}
+		select {
+		case <-ch:
+		case <-t.C:
+			s.log.Warn("the module did not announce its own incoming connection", "timeout", s.cfg.timeout)
+			return
+		case <-ctx.Done():
+			return
+		case <-s.ctx.Done():
+			return
+		}
 	}
 }
 

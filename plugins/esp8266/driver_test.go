@@ -595,3 +595,30 @@ func TestSettings(t *testing.T) {
 	_, err := New().Open(context.Background(), sdk.OpenRequest{Settings: sdk.Settings{"port": "/dev/does-not-exist"}, Events: newRecorder()})
 	wantIs(t, "Open of a missing device", err, sdk.ErrDevice)
 }
+
+// A 2.x notice right after a read that found nothing (ERROR) tells of new
+// data, and 2.x sends no other notice until the next read: the driver must
+// read again (a stall found by the conformance suite's Stream).
+func TestPassiveNoticeAfterEmptyRead(t *testing.T) {
+	m := newModem(t, bringup22(true)...)
+	d, rec, _ := scripted(t, m, nil)
+	ctx, cancel := ctxT()
+	defer cancel()
+	m.expect(step{"AT+CIPSTART=0,\"TCP\",\"10.0.0.2\",80\r\n", "0,CONNECT\r\n\r\nOK\r\n"})
+	s, err := d.Connect(ctx, sdk.ConnectRequest{Host: "10.0.0.2", Port: 80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := strings.Repeat("a", 2048)
+	m.expect(
+		step{"AT+CIPRECVDATA=0,2048\r\n", "+CIPRECVDATA:2048,\"10.0.0.2\",80," + chunk + "\r\nOK\r\n"},
+		step{"AT+CIPRECVDATA=0,2048\r\n", "\r\nERROR\r\n\r\n+IPD,0,5\r\n"},
+		step{"AT+CIPRECVDATA=0,2048\r\n", "+CIPRECVDATA:5,\"10.0.0.2\",80,later\r\nOK\r\n"},
+	)
+	m.emit("\r\n+IPD,0,1460\r\n")
+	if got := rec.waitBytes(t, s, 2053); string(got) != chunk+"later" {
+		t.Errorf("received %d bytes", len(got))
+	}
+	m.done()
+	m.expect(step{"AT+CIPCLOSE=5\r\n", "0,CLOSED\r\n\r\nOK\r\n"})
+}

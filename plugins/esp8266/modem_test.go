@@ -154,6 +154,8 @@ func (m *modem) done() {
 const gmr17 = "AT version:1.7.4.0(May 11 2020 19:13:04)\r\nSDK version:3.0.4(9532ceb)\r\ncompile time:May 27 2020 10:12:22\r\nBin version(Wroom 02):1.7.4\r\nOK\r\n"
 const gmr22 = "AT version:2.2.0.0(b097cdf - ESP8266 - Jun 17 2021 12:57:45)\r\nSDK version:v3.4-22-g967752e2\r\ncompile time(6800286):Aug  4 2021 17:20:05\r\nBin version:2.2.0(WROOM-02)\r\n\r\nOK\r\n"
 
+const cifsr = "+CIFSR:STAIP,\"192.168.1.5\"\r\n+CIFSR:STAMAC,\"bc:dd:c2:fe:20:df\"\r\n\r\nOK\r\n"
+
 // bringup17 is the bring-up of a 1.7 module with echo on (as after power
 // up), passive mode when passive is true.
 func bringup17(passive bool) []step {
@@ -166,6 +168,7 @@ func bringup17(passive bool) []step {
 		{"AT+CIPCLOSE=5\r\n", "MUX=0\r\n\r\nERROR\r\n"},
 		{"AT+CIPMUX=1\r\n", "\r\nOK\r\n"},
 		{"AT+CIPDINFO=1\r\n", "\r\nOK\r\n"},
+		{"AT+CIFSR\r\n", cifsr},
 	}
 	if passive {
 		s = append(s, step{"AT+CIPRECVMODE=1\r\n", "\r\nOK\r\n"})
@@ -185,6 +188,7 @@ func bringup22(passive bool) []step {
 		{"AT+CIPCLOSE=5\r\n", "\r\nERROR\r\n"},
 		{"AT+CIPMUX=1\r\n", "\r\nOK\r\n"},
 		{"AT+CIPDINFO=1\r\n", "\r\nOK\r\n"},
+		{"AT+CIFSR\r\n", cifsr},
 	}
 	if passive {
 		s = append(s, step{"AT+CIPRECVMODE=1\r\n", "\r\nOK\r\n"})

@@ -72,7 +72,12 @@ type session struct {
 	passive     bool
 	device      string
 	resets      int
-	fetchNext   int // round-robin start of the fetch pump
+	fetchNext   int        // round-robin start of the fetch pump
+	stationIP   netip.Addr // the module's own address (AT+CIFSR)
+	// incoming counts the incoming connections the module announced;
+	// incomingCh is closed and replaced at each.
+	incoming   uint64
+	incomingCh chan struct{}
 }
 
 // maxSockets is what Info.MaxSockets reports: the module's five links. The
@@ -97,6 +102,7 @@ func newSession(cfg config, ev sdk.Events, log hclog.Logger, port io.ReadWriteCl
 		runnerDone:  make(chan struct{}),
 		sockets:     make(map[sdk.Socket]*socket),
 		needBringup: true,
+		incomingCh:  make(chan struct{}),
 	}
 	s.wg.Add(3)
 	go s.read()
@@ -245,6 +251,9 @@ func (s *session) onConnect(id int, peer netip.AddrPort) {
 
 // accept takes an incoming connection on link id.
 func (s *session) accept(id int, peer netip.AddrPort) {
+	s.incoming++
+	close(s.incomingCh)
+	s.incomingCh = make(chan struct{})
 	lst := s.listener
 	if lst == nil || lst.gone || s.used >= maxSockets || s.closing {
 		why := "no listener"

@@ -291,7 +291,7 @@ func (s *session) fetch(sk *socket, n int) {
 			sk.more = false
 		}
 	case rep.final != tokOK:
-		// 2.x answers ERROR when nothing is buffered.
+		// The module answers ERROR when nothing is buffered.
 		sk.more = false
 	default:
 		if len(rep.data) > n {
@@ -300,9 +300,16 @@ func (s *session) fetch(sk *socket, n int) {
 		if len(rep.data) > 0 && !sk.gone && !sk.noRead {
 			s.enqueue(sk, sockEvent{kind: evData, data: rep.data})
 		}
-		if len(rep.data) < n && !sk.noticeDuringRead {
+		if len(rep.data) < n {
 			sk.more = false
 		}
+	}
+	if sk.noticeDuringRead {
+		// A notice came while the read was under way: it may tell of data
+		// that came after the read (2.x sends no other notice until the
+		// next read), so read again whatever the read said.
+		sk.more = true
+		sk.noticeDuringRead = false
 	}
 	if sk.peerClosed && !sk.more && !sk.gone {
 		s.log.Debug("closed by the peer", "socket", sk.id, "link", id)

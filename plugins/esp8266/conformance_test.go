@@ -1,0 +1,42 @@
+package esp8266
+
+import (
+	"github.com/hashicorp/go-hclog"
+	"net"
+	"strconv"
+	"testing"
+
+	"ifsock/plugins/esp8266/emulator"
+	"ifsock/sdk"
+	"ifsock/sdk/sdktest"
+)
+
+// TestConformance runs the sdk conformance suite against the driver on the
+// emulator's pseudo-terminal, opened with go.bug.st/serial at a high baud
+// rate, in both dialects. One emulated module serves the whole run, as one
+// board would: every subtest opens the driver on it again.
+func TestConformance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the conformance suite over the emulator takes a while")
+	}
+	for _, fw := range firmwares {
+		t.Run(string(fw), func(t *testing.T) {
+			e := newEmulator(t, emulator.Config{Firmware: fw, Logger: hclog.NewNullLogger()})
+			path := servePTY(t, e)
+			settings := sdk.Settings{"port": path, "baud": strconv.Itoa(fastBaud), "timeout": "5s"}
+			sdktest.Run(t, sdktest.Harness{
+				New:      func(testing.TB) sdk.Driver { return New() },
+				Settings: settings,
+				SelfHost: "127.0.0.1",
+				FreePort: func(t testing.TB) int { return freePort(t, 0) },
+				EchoServer: func(t testing.TB) (string, int) {
+					return "127.0.0.1", echoServer(t)
+				},
+				Dial: func(t testing.TB, port int) (net.Conn, error) {
+					return net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+				},
+				Slow: 3,
+			})
+		})
+	}
+}
