@@ -208,3 +208,66 @@ func freePort(t *testing.T) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// TestPluginDir: a driver found as NAME-plugin in --plugin-dir runs as an
+// external plugin binary (the standalone hostnet plugin, under a new name).
+func TestPluginDir(t *testing.T) {
+	dir := t.TempDir()
+	out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "extnet-plugin"), "../../plugins/hostnet/cmd/hostnet-plugin").CombinedOutput()
+	if err != nil {
+		t.Fatalf("building the plugin: %v\n%s", err, out)
+	}
+	stdout, errOut, code := runHost(t, nil, "--plugin-dir", dir, "--iface", "x0=extnet", "ifaces")
+	if code != 0 || !strings.HasPrefix(stdout, "x0\textnet\tup") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, errOut)
+	}
+	// The same plugin serves real sockets: a connect through it.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			_, _ = io.WriteString(c, "from outside")
+			c.Close()
+		}
+	}()
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	stdout, errOut, code = runHost(t, strings.NewReader(""), "--plugin-dir", dir, "--iface", "x0=extnet", "connect", "x0", "127.0.0.1", port)
+	if code != 0 || stdout != "from outside" {
+		t.Fatalf("connect through the external plugin: exit %d, stdout %q, stderr %q", code, stdout, errOut)
+	}
+}
+
+// TestConfigFile: interfaces from a JSON file, a setting from the
+// environment, and a clear error for a bad file.
+func TestConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.json")
+	os.WriteFile(good, []byte(`{"interfaces": [
+		{"name": "lo1", "driver": "loopback", "settings": {"max_sockets_env": "TEST_LO1_SOCKETS"}},
+		{"name": "eth1", "driver": "hostnet", "settings": {"bind": "127.0.0.1"}}
+	]}`), 0o600)
+	cmd := exec.Command(binary(t), "--config", good, "ifaces")
+	cmd.Env = append(os.Environ(), "TEST_LO1_SOCKETS=3")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ifaces with a config file: %v", err)
+	}
+	if got := string(out); !strings.Contains(got, "eth1\thostnet\tup") || !strings.Contains(got, "lo1\tloopback\tup") {
+		t.Fatalf("ifaces printed %q", got)
+	}
+	// The environment variable is required when the file names it.
+	stdout, errOut, code := runHost(t, nil, "--config", good, "ifaces")
+	if code != 1 || !strings.Contains(errOut, "TEST_LO1_SOCKETS") {
+		t.Fatalf("missing variable: exit %d, %q %q", code, stdout, errOut)
+	}
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(`{"interfaces": [{"name": "lo1", "drivr": "loopback"}]}`), 0o600)
+	_, errOut, code = runHost(t, nil, "--config", bad, "ifaces")
+	if code != 1 || !strings.Contains(errOut, `unknown field "drivr"`) || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+		t.Fatalf("bad config: exit %d, stderr %q", code, errOut)
+	}
+}
