@@ -1,0 +1,55 @@
+package core_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"testing"
+
+	"ifsock/core"
+	"ifsock/sdk"
+)
+
+// nullDriver takes every write at once and raises no event: the transport
+// benchmark's driver.
+type nullDriver struct{}
+
+func (nullDriver) Open(ctx context.Context, req sdk.OpenRequest) (sdk.Info, error) {
+	return sdk.Info{Name: "null", CanListen: true, MaxSockets: 10}, nil
+}
+func (nullDriver) Connect(ctx context.Context, req sdk.ConnectRequest) (sdk.Socket, error) {
+	return 1, nil
+}
+func (nullDriver) Listen(ctx context.Context, req sdk.ListenRequest) (sdk.Socket, error) {
+	return 2, nil
+}
+func (nullDriver) Send(ctx context.Context, s sdk.Socket, data []byte) error { return nil }
+func (nullDriver) Peer(ctx context.Context, s sdk.Socket) (netip.AddrPort, error) {
+	return netip.AddrPort{}, nil
+}
+func (nullDriver) CloseSocket(ctx context.Context, s sdk.Socket) error { return nil }
+func (nullDriver) Close(ctx context.Context) error                     { return nil }
+
+func init() { builtins["null"] = func() sdk.Driver { return nullDriver{} } }
+
+// BenchmarkTransport measures the plugin boundary alone: a driver whose
+// Send takes every byte at once, so the time is the transport's.
+func BenchmarkTransport(b *testing.B) {
+	for _, size := range []int{64, 64 << 10, 1 << 20} {
+		b.Run(fmt.Sprintf("send-%dB", size), func(b *testing.B) {
+			h := newHost(b, core.IfaceConfig{Name: "n0", Driver: "null"})
+			s, err := iface(b, h, "n0").Connect(context.Background(), "x", 1, core.Handlers{}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			msg := make([]byte, size)
+			b.SetBytes(int64(size))
+			b.ResetTimer()
+			for range b.N {
+				if err := s.Send(msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
