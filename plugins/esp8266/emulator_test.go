@@ -357,3 +357,93 @@ func transfer(t *testing.T, d *Driver, rec *recorder, echo, n int, seed uint64) 
 	}
 	return sendErr == nil && !dropped && len(got) == n
 }
+
+// TestEmulatorSlowHandler: while one socket's handler is blocked, the driver
+// reads no more of that socket's data from the module than its buffer
+// holds (passive mode: the rest waits in the module and TCP holds the peer
+// back), another socket's round trips go on, and once released every byte
+// arrives in order.
+func TestEmulatorSlowHandler(t *testing.T) {
+	for _, fw := range firmwares {
+		t.Run(string(fw), func(t *testing.T) {
+			e := newEmulator(t, emulator.Config{Firmware: fw, Logger: testLogger(t).Named("emulator").Named(string(fw))})
+			rec := newRecorder()
+			const buffer = 8192
+			d := openOn(t, servePipe(t, e), sdk.Settings{"buffer": strconv.Itoa(buffer)}, rec)
+			ctx, cancel := ctxT()
+			defer cancel()
+			port := freePort(t, 0)
+			l, err := d.Listen(ctx, sdk.ListenRequest{Port: port})
+			if err != nil {
+				t.Fatal(err)
+			}
+			peer, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer peer.Close()
+			slow := rec.waitAccepted(t, l)
+			gate := make(chan struct{})
+			held := make(chan struct{}, 1)
+			rec.onReceived = func(s sdk.Socket, _ []byte) error {
+				if s == slow {
+					select {
+					case held <- struct{}{}:
+					default:
+					}
+					<-gate
+				}
+				return nil
+			}
+			want := randomBytes(256<<10, 7)
+			wrote := make(chan int, 1)
+			go func() {
+				n, _ := peer.Write(want)
+				wrote <- n
+			}()
+			<-held
+			// The fast socket works while the slow one is held.
+			fast, err := d.Connect(ctx, sdk.ConnectRequest{Host: "127.0.0.1", Port: echoServer(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 10 {
+				msg := []byte(fmt.Sprintf("round trip %d", i))
+				before := len(rec.bytesOf(fast))
+				if err := d.Send(ctx, fast, msg); err != nil {
+					t.Fatal(err)
+				}
+				if got := rec.waitBytes(t, fast, before+len(msg)); !bytes.Equal(got[before:], msg) {
+					t.Fatalf("round trip %d: got %q", i, got[before:])
+				}
+			}
+			time.Sleep(300 * time.Millisecond)
+			s := d.sess
+			s.mu.Lock()
+			var queued int
+			for _, sk := range s.sockets {
+				if sk.id == slow {
+					queued = sk.qBytes
+				}
+			}
+			s.mu.Unlock()
+			got := len(rec.bytesOf(slow))
+			t.Logf("handler held: %d bytes in the handler, %d queued in the driver (buffer %d)", got, queued, buffer)
+			if queued > buffer {
+				t.Errorf("%d bytes queued for a blocked handler, more than the buffer of %d", queued, buffer)
+			}
+			close(gate)
+			if got := rec.waitBytes(t, slow, len(want)); !bytes.Equal(got, want) {
+				t.Errorf("after release: %d bytes, not the %d sent in order", len(got), len(want))
+			}
+			select {
+			case n := <-wrote:
+				if n != len(want) {
+					t.Errorf("peer wrote %d", n)
+				}
+			case <-time.After(watchdog):
+				t.Fatal("the peer's write never finished")
+			}
+		})
+	}
+}
