@@ -41,6 +41,7 @@ type Driver struct {
 	mu       sync.Mutex
 	sess     *session
 	opening  bool
+	closeReq bool               // Close was called while Open was bringing the module up
 	injected io.ReadWriteCloser // NewOnPort's port, until an Open takes it
 	usedPort bool
 	ids      atomic.Uint64
@@ -95,7 +96,7 @@ func (d *Driver) Open(ctx context.Context, req sdk.OpenRequest) (sdk.Info, error
 	d.mu.Unlock()
 	defer func() {
 		d.mu.Lock()
-		d.opening = false
+		d.opening, d.closeReq = false, false
 		d.mu.Unlock()
 	}()
 
@@ -119,6 +120,12 @@ func (d *Driver) Open(ctx context.Context, req sdk.OpenRequest) (sdk.Info, error
 	device := s.device
 	s.mu.Unlock()
 	d.mu.Lock()
+	if d.closeReq {
+		d.closeReq = false
+		d.mu.Unlock()
+		s.shutdown(ctx, true)
+		return sdk.Info{}, sdk.Errorf(sdk.ErrNotOpen, "open %s: Close was called meanwhile", driverName)
+	}
 	d.sess = s
 	d.mu.Unlock()
 	return sdk.Info{
@@ -652,6 +659,9 @@ func (d *Driver) Close(ctx context.Context) error {
 	d.mu.Lock()
 	s := d.sess
 	d.sess = nil
+	if s == nil && d.opening {
+		d.closeReq = true // Open closes what it opened and fails
+	}
 	d.mu.Unlock()
 	if s == nil {
 		return nil

@@ -53,17 +53,19 @@ func TestOpenJoin(t *testing.T) {
 	m := newModem(t, steps...)
 	d := NewOnPort(m)
 	logs := &bytes.Buffer{}
-	log := testLogger(t)
 	ctx, cancel := ctxT()
 	defer cancel()
 	_, err := d.Open(ctx, sdk.OpenRequest{Settings: sdk.Settings{"ssid": "my,net", "password": `p"w`, "passive": "off", "trace": "true"},
-		Events: newRecorder(), Logger: log})
+		Events: newRecorder(), Logger: hclogTo(logs)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.done()
 	d.Close(ctx)
-	_ = logs
+	// The trace shows the whole conversation, escaped, but not the password.
+	if s := logs.String(); strings.Contains(s, `p\\"w`) || strings.Contains(s, `p"w`) || !strings.Contains(s, `AT+CWJAP_CUR=\\"my\\,net\\",\\"***\\"`) {
+		t.Errorf("trace log:\n%s", s)
+	}
 
 	// Already on the network: no join.
 	steps = bringup22(true)

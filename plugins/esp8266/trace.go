@@ -31,10 +31,10 @@ func newTrace(rwc io.ReadWriteCloser, log hclog.Logger, secrets ...string) *trac
 func (t *traceRW) Read(p []byte) (int, error) {
 	n, err := t.rwc.Read(p)
 	if n > 0 {
-		t.log.Info("trace", "dir", "rx", "bytes", t.escape(p[:n]))
+		t.log.Info("rx", "bytes", t.escape(p[:n]))
 	}
 	if err != nil {
-		t.log.Info("trace", "dir", "rx", "error", err.Error())
+		t.log.Info("rx", "error", err.Error())
 	}
 	return n, err
 }
@@ -42,10 +42,10 @@ func (t *traceRW) Read(p []byte) (int, error) {
 func (t *traceRW) Write(p []byte) (int, error) {
 	n, err := t.rwc.Write(p)
 	if n > 0 {
-		t.log.Info("trace", "dir", "tx", "bytes", t.escape(p[:n]))
+		t.log.Info("tx", "bytes", t.escape(p[:n]))
 	}
 	if err != nil {
-		t.log.Info("trace", "dir", "tx", "error", err.Error())
+		t.log.Info("tx", "error", err.Error())
 	}
 	return n, err
 }
