@@ -1,11 +1,6 @@
 package core
 
-import (
-	"fmt"
-	"os"
-
-	"ifsock/sdk"
-)
+import "ifsock/sdk"
 
 // EnvBuiltinDriver names the variable that puts a host binary in plugin
 // mode: the host sets it when it re-executes itself to run a built-in
@@ -16,16 +11,4 @@ const EnvBuiltinDriver = "IFSOCK_BUILTIN_DRIVER"
 // built-in drivers as plugins. Call it first thing in main (or TestMain): in
 // plugin mode it serves the driver named by EnvBuiltinDriver and exits the
 // process; otherwise it returns at once.
-func ServeBuiltin(builtins Builtins) {
-	name, ok := os.LookupEnv(EnvBuiltinDriver)
-	if !ok {
-		return
-	}
-	newDriver, ok := builtins[name]
-	if !ok {
-		fmt.Fprintf(os.Stderr, "plugin mode: this binary has no built-in driver %q\n", name)
-		os.Exit(1)
-	}
-	sdk.Serve(newDriver())
-	os.Exit(0)
-}
+func ServeBuiltin(builtins Builtins) { sdk.ServeSelected(EnvBuiltinDriver, builtins) }

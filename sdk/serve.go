@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"time"
 
@@ -82,4 +83,24 @@ func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 
 func (p *grpcPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
 	return nil, Errorf(ErrUnsupported, "the sdk serves drivers; the host side lives in the core")
+}
+
+// ServeSelected lets one binary carry several drivers and run each as a
+// plugin process: when the environment variable env is set, it serves the
+// driver of drivers that env names and exits the process; otherwise it
+// returns at once. A host binary (core.ServeBuiltin) and a test binary
+// (sdktest.ServeIfChild) re-execute themselves with env set to run a
+// driver. An unknown name is reported on stderr, with exit status 1.
+func ServeSelected(env string, drivers map[string]func() Driver) {
+	name, ok := os.LookupEnv(env)
+	if !ok {
+		return
+	}
+	newDriver, ok := drivers[name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "plugin mode (%s=%s): this binary has no driver %q\n", env, name, name)
+		os.Exit(1)
+	}
+	Serve(newDriver())
+	os.Exit(0)
 }

@@ -15,7 +15,6 @@ package sdktest
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -34,19 +33,7 @@ const pluginEnv = "IFSOCK_SDKTEST_PLUGIN"
 // ServeIfChild serves the driver named by the environment and exits when
 // this test binary was started as a plugin; otherwise it returns at once.
 // Call it first in TestMain.
-func ServeIfChild(drivers map[string]func() sdk.Driver) {
-	name, ok := os.LookupEnv(pluginEnv)
-	if !ok {
-		return
-	}
-	newDriver, ok := drivers[name]
-	if !ok {
-		fmt.Fprintf(os.Stderr, "sdktest: no driver %q in this test binary\n", name)
-		os.Exit(1)
-	}
-	sdk.Serve(newDriver())
-	os.Exit(0)
-}
+func ServeIfChild(drivers map[string]func() sdk.Driver) { sdk.ServeSelected(pluginEnv, drivers) }
 
 // Launch starts this test binary as the plugin serving driver name and
 // returns its (unopened) driver: the host side of the real transport. The
