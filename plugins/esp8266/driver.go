@@ -675,7 +675,8 @@ func (s *session) shutdown(ctx context.Context, tidy bool) error {
 	s.closing = true
 	hadLinks, hadServer := false, s.listener != nil
 	for i := range s.links {
-		if s.links[i].state != linkFree {
+		// A closing link has its CIPCLOSE queued already.
+		if st := s.links[i].state; st == linkOpen || st == linkConnecting {
 			hadLinks = true
 		}
 	}

@@ -43,12 +43,21 @@ type modem struct {
 	closed bool
 	bad    error
 	writes []string // everything the host wrote, for failure messages
+	// lenient: the script need not be used up (a test of a dead module).
+	lenient bool
 }
 
 func newModem(t testing.TB, steps ...step) *modem {
 	m := &modem{t: t, script: steps}
 	m.cond = sync.NewCond(&m.mu)
-	t.Cleanup(func() { m.Close() })
+	t.Cleanup(func() {
+		m.Close()
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if len(m.script) > 0 && !m.lenient {
+			t.Errorf("modem: script not used up: next step wants %q", m.script[0].want)
+		}
+	})
 	return m
 }
 
