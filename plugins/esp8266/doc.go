@@ -36,7 +36,11 @@
 // The module has five links (ids 0-4) and one TCP server. Info.MaxSockets is
 // 5 and the listener counts as one of them, so with a listener open at most
 // four connections are held; a further incoming connection is closed at once
-// and logged. A second Listen is sdk.ErrUnsupported. One AT+CIPSEND takes at
+// and logged. A connect to the module's own server (a loopback address or
+// the module's own address, and the listener's port) needs two sockets and
+// two links, one for the accepted side: Connect checks both and returns
+// once the module has announced that side. A second Listen is
+// sdk.ErrUnsupported. One AT+CIPSEND takes at
 // most 2048 bytes (Info.MaxWrite): Send splits. Only TCP over IPv4: an IPv6
 // address is sdk.ErrUnsupported. Host names are resolved by the module
 // (AT+CIPDOMAIN). Throughput is bounded by the UART: baud/10 bytes per second
@@ -85,6 +89,13 @@
 // brought up again. A failed serial port drops every socket with
 // sdk.ErrDevice and fails every later call. A local CloseSocket or Close
 // raises no Dropped (design rule 3).
+//
+// Bring-up, at Open and after every module reset: AT until OK (through boot
+// garbage and "ready"), ATE0, AT+GMR (the dialect: "AT version:1." or "2."),
+// station mode (AT+CWMODE_CUR=1 on 1.x, AT+CWMODE=1 on 2.x), the WiFi join
+// (queried first), AT+CIPSERVER=0 and AT+CIPCLOSE=5 (what an earlier run
+// left open), AT+CIPMUX=1, AT+CIPDINFO=1, AT+CIFSR (the module's address)
+// and AT+CIPRECVMODE=1 where the firmware has it.
 //
 // Connect errors: sdk.ErrNameNotResolved (the module could not resolve the
 // name), sdk.ErrRefused (the module could not connect: it does not tell a
