@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -269,5 +270,68 @@ func TestConfigFile(t *testing.T) {
 	_, errOut, code = runHost(t, nil, "--config", bad, "ifaces")
 	if code != 1 || !strings.Contains(errOut, `unknown field "drivr"`) || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
 		t.Fatalf("bad config: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestSimESP8266EndToEnd: host sim esp8266 in the background prints the
+// pseudo-terminal's path; a second host opens it as wl0 through the esp8266
+// driver (go.bug.st/serial on the pty, the driver in a plugin process) and
+// connects to the standard library's HTTP server, whose response it prints.
+func TestSimESP8266EndToEnd(t *testing.T) {
+	for _, fw := range []string{"1.7", "2.2"} {
+		t.Run(fw, func(t *testing.T) {
+			sim := exec.Command(binary(t), "sim", "esp8266", "--firmware", fw, "--baud", "921600", "--ssid", "testnet", "--password", "secret")
+			stdout, err := sim.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var simErr bytes.Buffer
+			sim.Stderr = &simErr
+			if err := sim.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				_ = sim.Process.Signal(syscall.SIGINT)
+				done := make(chan error, 1)
+				go func() { done <- sim.Wait() }()
+				select {
+				case <-done:
+				case <-time.After(10 * time.Second):
+					_ = sim.Process.Kill()
+					t.Error("host sim did not stop on SIGINT")
+				}
+			}()
+			line, err := bufio.NewReader(stdout).ReadString('\n')
+			if err != nil {
+				t.Fatalf("reading the device path: %v\n%s", err, simErr.String())
+			}
+			path := strings.TrimSpace(line)
+			if !strings.HasPrefix(path, "/dev/pts/") {
+				t.Fatalf("first line of host sim: %q, want a /dev/pts path", line)
+			}
+
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.WriteString(w, "hello to the module from net/http")
+			})}
+			go srv.Serve(l)
+			defer srv.Close()
+			port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+			iface := "wl0=esp8266,port=" + path + ",baud=921600,ssid=testnet,password_env=TEST_WIFI_PASSWORD"
+			cmd := exec.Command(binary(t), "--iface", iface, "connect", "wl0", "127.0.0.1", port)
+			cmd.Env = append(os.Environ(), "TEST_WIFI_PASSWORD=secret")
+			cmd.Stdin = strings.NewReader("GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+			var out, errOut bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &errOut
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("host connect wl0: %v\nstderr: %s\nsim: %s", err, errOut.String(), simErr.String())
+			}
+			if got := out.String(); !strings.HasPrefix(got, "HTTP/1.0 200 OK\r\n") || !strings.HasSuffix(got, "hello to the module from net/http") {
+				t.Fatalf("host connect wl0 printed %q", got)
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@
 package builtin
 
 import (
+	"ifsock/plugins/esp8266"
 	"ifsock/plugins/hostnet"
 	"ifsock/plugins/loopback"
 	"ifsock/sdk"
@@ -13,4 +14,5 @@ import (
 var Drivers = map[string]func() sdk.Driver{
 	"loopback": func() sdk.Driver { return loopback.New() },
 	"hostnet":  func() sdk.Driver { return hostnet.New() },
+	"esp8266":  func() sdk.Driver { return esp8266.New() },
 }
