@@ -14,28 +14,42 @@ import (
 	"ifsock/sdk/sdktest"
 )
 
-// TestConformance runs the sdk conformance suite against the driver on the
-// emulator's pseudo-terminal, opened with go.bug.st/serial at a high baud
-// rate: firmware 2.2, and 1.7 too with ESP8266_CONFORMANCE=all. One
-// emulated module serves the whole run, as one board would: every subtest
-// opens the driver on it again.
+// TestMain lets this test binary serve the driver as a real plugin process
+// (sdktest.Launch re-executes it).
+func TestMain(m *testing.M) {
+	sdktest.ServeIfChild(map[string]func() sdk.Driver{"esp8266": func() sdk.Driver { return New() }})
+	os.Exit(m.Run())
+}
+
+// TestConformancePlugin runs the sdk conformance suite against the driver
+// in a real plugin process, on the emulator's pseudo-terminal opened with
+// go.bug.st/serial at a high baud rate, once per firmware dialect. One
+// emulated module serves each dialect's run, as one board would: every
+// subtest opens the driver on it again.
+func TestConformancePlugin(t *testing.T) {
+	runConformance(t, firmwares, func(t testing.TB) sdk.Driver { return sdktest.Launch(t, "esp8266") })
+}
+
+// TestConformance runs the same suite with the driver in process, for
+// debugging with the driver's own stack: set ESP8266_CONFORMANCE=all.
 func TestConformance(t *testing.T) {
+	if os.Getenv("ESP8266_CONFORMANCE") != "all" {
+		t.Skip("the plugin run covers both dialects; set ESP8266_CONFORMANCE=all to run the suite in process too")
+	}
+	runConformance(t, firmwares, func(testing.TB) sdk.Driver { return New() })
+}
+
+func runConformance(t *testing.T, fws []emulator.Firmware, newDriver func(testing.TB) sdk.Driver) {
 	if testing.Short() {
 		t.Skip("the conformance suite over the emulator takes a while")
 	}
-	for _, fw := range firmwares {
+	for _, fw := range fws {
 		t.Run(string(fw), func(t *testing.T) {
-			if fw != emulator.Firmware22 && os.Getenv("ESP8266_CONFORMANCE") != "all" {
-				// About 40 s a dialect, most of it the slow-handler subtest
-				// filling the emulator's host TCP buffers; 1.x is covered by
-				// the other emulator tests.
-				t.Skip("set ESP8266_CONFORMANCE=all to run the suite over firmware 1.7 too")
-			}
 			e := newEmulator(t, emulator.Config{Firmware: fw, Baud: conformanceBaud, Latency: 500 * time.Microsecond, Logger: hclog.NewNullLogger()})
 			path := servePTY(t, e)
 			settings := sdk.Settings{"port": path, "baud": strconv.Itoa(conformanceBaud), "timeout": "5s"}
 			sdktest.Run(t, sdktest.Harness{
-				New:      func(testing.TB) sdk.Driver { return New() },
+				New:      newDriver,
 				Settings: settings,
 				SelfHost: "127.0.0.1",
 				FreePort: func(t testing.TB) int { return freePort(t, 0) },
