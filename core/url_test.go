@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+
 	"ifsock/core"
 	"ifsock/sdk"
 )
@@ -26,16 +28,16 @@ func TestParseURL(t *testing.T) {
 	}
 	for _, c := range good {
 		host, port, err := core.ParseURL(c.url)
-		if err != nil || host != c.host || port != c.port {
-			t.Errorf("ParseURL(%q) = %q, %d, %v; want %q, %d", c.url, host, port, err, c.host, c.port)
+		if assert.NoError(t, err, c.url) {
+			assert.Equal(t, c.host, host, c.url)
+			assert.Equal(t, c.port, port, c.url)
 		}
 	}
 	bad := []string{"", "tcp://127.0.0.1", "tcp://:80", "http://", "127.0.0.1:80", "gopherx://h.test",
 		"tcp://h.test:0", "tcp://h.test:65536", "tcp://h.test:x", "http://h.test:", "mailto:a@b.test", "://x"}
 	for _, u := range bad {
-		if _, _, err := core.ParseURL(u); !errors.Is(err, sdk.ErrBadArgument) {
-			t.Errorf("ParseURL(%q): %v, want ErrBadArgument", u, err)
-		}
+		_, _, err := core.ParseURL(u)
+		assert.ErrorIs(t, err, sdk.ErrBadArgument, u)
 	}
 }
 
