@@ -1,11 +1,9 @@
 package hostnet_test
 
 import (
-	"io"
 	"net"
 	"os"
 	"strconv"
-	"sync"
 	"testing"
 
 	"ifsock/plugins/hostnet"
@@ -55,7 +53,7 @@ func runConformance(t *testing.T, newDriver func(testing.TB) sdk.Driver) {
 				SelfHost:      c.host,
 				FreePort:      func(t testing.TB) int { return freePort(t, c.host) },
 				EchoServer: func(t testing.TB) (string, int) {
-					return c.host, echoServer(t, c.host)
+					return c.host, hostnet.EchoServer(t, "tcp", net.JoinHostPort(c.host, "0"))
 				},
 				Dial: func(t testing.TB, port int) (net.Conn, error) {
 					return net.Dial("tcp", net.JoinHostPort(c.host, strconv.Itoa(port)))
@@ -73,46 +71,5 @@ func freePort(t testing.TB, host string) int {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// echoServer starts a plain net echo server on host, stopped with the test,
-// and returns its port.
-func echoServer(t testing.TB, host string) int {
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		stopped bool
-		conns   = map[net.Conn]bool{}
-	)
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns[c] = true
-			if stopped {
-				c.Close()
-			}
-			mu.Unlock()
-			wg.Go(func() { io.Copy(c, c); c.Close() })
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		stopped = true
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
 	return ln.Addr().(*net.TCPAddr).Port
 }
