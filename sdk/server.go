@@ -36,7 +36,9 @@ type server struct {
 
 func newServer(d Driver, logger hclog.Logger) *server {
 	k := newSink(wire.DefaultWindow)
-	return &server{driver: d, logger: logger, sink: k, writers: newWriters(d, k)}
+	w := newWriters(d, k)
+	k.onDropped = w.forget
+	return &server{driver: d, logger: logger, sink: k, writers: w}
 }
 
 func (s *server) Open(ctx context.Context, req *wire.OpenRequest) (*wire.OpenResponse, error) {
@@ -91,6 +93,7 @@ func (s *server) Peer(ctx context.Context, req *wire.SocketRequest) (*wire.PeerR
 func (s *server) CloseSocket(ctx context.Context, req *wire.SocketRequest) (*wire.Status, error) {
 	sock := Socket(req.Socket)
 	s.sink.closeSocket(sock)
+	s.writers.forget(sock)
 	if err := s.driver.CloseSocket(ctx, sock); err != nil {
 		return statusOf(err), nil
 	}

@@ -30,6 +30,9 @@ type sink struct {
 	broken   bool              // a write failed: the session is over
 	closed   bool              // the host is gone or the driver closed
 	done     chan struct{}     // closed with closed
+	// onDropped, if set, is told (without the lock) of a socket the driver
+	// dropped, so the writers can forget it.
+	onDropped func(Socket)
 }
 
 type credit struct {
@@ -116,6 +119,9 @@ func (k *sink) Dropped(s Socket, reason error) {
 	k.forgetLocked(s)
 	k.queue = append(k.queue, &wire.Event{Socket: uint64(s), Kind: &wire.Event_Dropped{Dropped: statusOf(reason)}})
 	k.flushLocked()
+	if k.onDropped != nil {
+		k.onDropped(s)
+	}
 }
 
 // written reports the progress of one of the host's Send calls. It is not

@@ -12,6 +12,10 @@ import (
 // so a Send blocked on one socket never holds back another's. Memory is
 // bounded by the host, which keeps a bounded number of bytes in flight per
 // socket.
+//
+// A socket's queue lives as long as the socket (until the host closes it or
+// the driver drops it): it carries the progress of the call being written
+// and which calls are abandoned, across the moments the queue is empty.
 type writers struct {
 	driver Driver
 	sink   *sink
@@ -25,17 +29,22 @@ type writers struct {
 }
 
 type writeQueue struct {
-	sock     Socket
-	pending  []*wire.Write
-	running  bool
-	current  uint64             // the call id being written
-	stop     context.CancelFunc // cancels the write in progress
-	canceled map[uint64]bool    // calls abandoned by the host or failed
-	taken    int                // bytes of the current call not reported yet
+	sock    Socket
+	pending []*wire.Write
+	running bool
+	gone    bool               // the socket ended: delete the queue when idle
+	current uint64             // the call id being written
+	stop    context.CancelFunc // cancels the write in progress
+	// abandonedUpTo is the highest call id abandoned by the host or failed.
+	// The host runs one Send per socket at a time, with growing ids, so
+	// every chunk with an id at or below it belongs to a call that is over.
+	abandonedUpTo uint64
+	taken         int // bytes of the current call not reported yet
 }
 
 // progressStep is how many bytes of a call the driver takes between two
-// progress reports: a quarter of the host's send window.
+// progress reports: a quarter of the host's send window, so the host always
+// has room to send more.
 const progressStep = 256 << 10
 
 func newWriters(d Driver, k *sink) *writers {
@@ -46,7 +55,7 @@ func newWriters(d Driver, k *sink) *writers {
 func (w *writers) queueLocked(s Socket) *writeQueue {
 	q := w.queues[s]
 	if q == nil {
-		q = &writeQueue{sock: s, canceled: make(map[uint64]bool)}
+		q = &writeQueue{sock: s}
 		w.queues[s] = q
 	}
 	return q
@@ -60,7 +69,7 @@ func (w *writers) add(wr *wire.Write) {
 		return
 	}
 	q := w.queueLocked(Socket(wr.Socket))
-	if q.canceled[wr.Id] {
+	if wr.Id <= q.abandonedUpTo {
 		return
 	}
 	q.pending = append(q.pending, wr)
@@ -76,18 +85,31 @@ func (w *writers) add(wr *wire.Write) {
 func (w *writers) abandon(s Socket, id uint64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	q := w.queues[s]
-	if q == nil {
-		return
-	}
-	q.canceled[id] = true
+	q := w.queueLocked(s)
+	q.abandonedUpTo = max(q.abandonedUpTo, id)
 	if q.current == id && q.stop != nil {
 		q.stop()
 	}
 }
 
+// forget drops the queue of a socket that ended.
+func (w *writers) forget(s Socket) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	q := w.queues[s]
+	if q == nil {
+		return
+	}
+	q.pending = nil
+	if q.running {
+		q.gone = true // the worker deletes it as it leaves
+		return
+	}
+	delete(w.queues, s)
+}
+
 // run is a socket's worker: it writes queued chunks in order and reports
-// each to the host.
+// their progress to the host.
 func (w *writers) run(q *writeQueue) {
 	defer w.workers.Done()
 	for {
@@ -97,20 +119,20 @@ func (w *writers) run(q *writeQueue) {
 			wr = q.pending[0]
 			q.pending[0] = nil
 			q.pending = q.pending[1:]
-			if q.canceled[wr.Id] {
+			if wr.Id <= q.abandonedUpTo {
 				wr = nil
 			}
 		}
 		if wr == nil {
 			q.running = false
-			if len(q.canceled) > 64 {
-				clear(q.canceled) // ids only grow: old ones cannot come back
-			}
-			if len(q.pending) == 0 {
+			if q.gone {
 				delete(w.queues, q.sock)
 			}
 			w.mu.Unlock()
 			return
+		}
+		if wr.Id != q.current {
+			q.taken = 0 // a new call
 		}
 		ctx, stop := context.WithCancel(w.ctx)
 		q.current, q.stop = wr.Id, stop
@@ -120,27 +142,28 @@ func (w *writers) run(q *writeQueue) {
 		stop()
 
 		w.mu.Lock()
-		q.current, q.stop = 0, nil
-		abandoned := q.canceled[wr.Id]
+		q.stop = nil
+		abandoned := wr.Id <= q.abandonedUpTo
 		if err != nil {
-			q.canceled[wr.Id] = true
+			q.abandonedUpTo = max(q.abandonedUpTo, wr.Id)
 		}
-		w.mu.Unlock()
+		var report bool
+		var n int
 		switch {
 		case abandoned:
 			// The host gave up on this call; it expects no answer.
-			q.taken = 0
 		case err != nil:
-			w.sink.written(q.sock, wr.Id, q.taken, true, err)
-			q.taken = 0
+			report, n = true, q.taken
 		default:
-			// Progress is reported at the end of a call, and every quarter
-			// window on the way so the host can send more: not per chunk.
 			q.taken += len(wr.Data)
 			if wr.Last || q.taken >= progressStep {
-				w.sink.written(q.sock, wr.Id, q.taken, wr.Last, nil)
+				report, n = true, q.taken
 				q.taken = 0
 			}
+		}
+		w.mu.Unlock()
+		if report {
+			w.sink.written(q.sock, wr.Id, n, wr.Last || err != nil, err)
 		}
 	}
 }

@@ -257,7 +257,11 @@ func (d *Driver) Send(ctx context.Context, s sdk.Socket, data []byte) error {
 		case w := <-call.progress:
 			inflight -= int(w.Bytes)
 			if w.Done {
-				return errOf(w.Status)
+				err := errOf(w.Status)
+				if err != nil {
+					d.out.cancel(s, id) // chunks not sent yet are moot
+				}
+				return err
 			}
 		case <-ctx.Done():
 			d.out.cancel(s, id)
