@@ -19,10 +19,13 @@ func newDeadline() *deadline { return &deadline{ch: make(chan struct{})} }
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.timer != nil {
-		d.timer.Stop()
-		d.timer = nil
+	// A timer that already fired may have its callback waiting for the
+	// lock: it must not close the channel of the new deadline, so the
+	// channel is replaced whenever Stop comes too late (as gVisor does).
+	if d.timer != nil && !d.timer.Stop() {
+		d.ch = make(chan struct{})
 	}
+	d.timer = nil
 	select {
 	case <-d.ch:
 		d.ch = make(chan struct{})
