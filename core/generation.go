@@ -151,11 +151,16 @@ func (g *generation) Dropped(id sdk.Socket, reason error) {
 
 // close closes the driver of this generation. With a nil reason (the host
 // is closing) its sockets are closed without callbacks. With a reason (the
-// driver died) events already on their way are delivered first, then every
-// socket still open gets its one disconnect with that reason (rule 8).
+// driver died), events already received from it are still delivered, then
+// every socket still open gets its one disconnect with that reason (rule
+// 8), each on a goroutine of its own so that one slow callback holds back
+// no other socket. close returns when every disconnect callback returned.
 func (g *generation) close(reason error) error {
+	// Events waiting for a Connect that will never return stop waiting now;
+	// sockets already known keep getting what the driver had sent.
+	socks := g.markClosed()
 	if reason == nil {
-		for _, s := range g.markClosed() {
+		for _, s := range socks {
 			s.markClosed()
 		}
 	}
@@ -163,9 +168,13 @@ func (g *generation) close(reason error) error {
 	defer cancel()
 	err := g.driver.Close(ctx)
 	if reason != nil {
-		for _, s := range g.markClosed() {
-			s.dropped(reason)
+		var wg sync.WaitGroup
+		for _, s := range socks {
+			if s.isOpen() {
+				wg.Go(func() { s.dropped(reason) })
+			}
 		}
+		wg.Wait()
 	}
 	return err
 }

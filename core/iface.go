@@ -53,9 +53,10 @@ type Interface struct {
 	gen     *generation
 	info    sdk.Info
 	lastErr error
-	changed chan struct{} // closed and replaced at every state change
-	stop    chan struct{} // closed by close: ends the watcher and restarts
-	workers sync.WaitGroup
+	changed chan struct{}  // closed and replaced at every state change
+	stop    chan struct{}  // closed by close: ends the watcher and restarts
+	workers sync.WaitGroup // the watcher and its restarts
+	drops   sync.WaitGroup // generations delivering their disconnects
 }
 
 func newInterface(h *Host, ic IfaceConfig) *Interface {
@@ -149,8 +150,7 @@ func (i *Interface) current(ctx context.Context) (*generation, error) {
 				i.mu.Unlock()
 				return nil, err
 			}
-			i.gen, i.info = g, g.info
-			i.setStateLocked(Up, nil)
+			i.publishLocked(g)
 			i.mu.Unlock()
 			return g, nil
 		default: // Starting, Restarting
@@ -179,12 +179,21 @@ func (i *Interface) open(ctx context.Context) (*generation, error) {
 		return nil, err
 	}
 	g.info = info
-	if ex, ok := d.(interface{ Exited() <-chan struct{} }); ok {
+	i.logger.Debug("driver up", "driver", info.Name, "version", info.Version, "device", info.Device)
+	return g, nil
+}
+
+// publishLocked makes g the running generation and, for a plugin process,
+// starts the goroutine that notices its death. Publishing first means the
+// watcher always finds its generation current, even if the process died at
+// once. i.mu is held and the interface is not closed.
+func (i *Interface) publishLocked(g *generation) {
+	i.gen, i.info = g, g.info
+	i.setStateLocked(Up, nil)
+	if ex, ok := g.driver.(interface{ Exited() <-chan struct{} }); ok {
 		i.workers.Add(1)
 		go i.watch(g, ex.Exited())
 	}
-	i.logger.Debug("driver up", "driver", info.Name, "version", info.Version, "device", info.Device)
-	return g, nil
 }
 
 // watch waits for a generation's process to die and starts the driver
@@ -202,9 +211,14 @@ func (i *Interface) watch(g *generation, exited <-chan struct{}) {
 		return
 	}
 	i.setStateLocked(Restarting, sdk.ErrDriverExited)
+	// The disconnects are delivered while the driver starts again: a
+	// callback that reconnects waits for the restart, which must not wait
+	// for it. (Added under the lock: close waits for drops only once it set
+	// Closed.)
+	reason := sdk.Errorf(sdk.ErrDriverExited, "interface %s: the %s driver process died", i.name, i.driver)
+	i.drops.Go(func() { _ = g.close(reason) })
 	i.mu.Unlock()
 	i.logger.Warn("driver exited; starting it again", "driver", i.driver)
-	_ = g.close(sdk.Errorf(sdk.ErrDriverExited, "interface %s: the %s driver process died", i.name, i.driver))
 
 	backoff := i.host.cfg.RestartBackoff
 	for {
@@ -227,8 +241,7 @@ func (i *Interface) watch(g *generation, exited <-chan struct{}) {
 			return
 		}
 		if err == nil {
-			i.gen, i.info = ng, ng.info
-			i.setStateLocked(Up, nil)
+			i.publishLocked(ng)
 			i.mu.Unlock()
 			i.logger.Info("driver restarted", "driver", i.driver)
 			return
@@ -262,6 +275,15 @@ func (i *Interface) close() error {
 		err = g.close(nil)
 	}
 	i.workers.Wait()
+	// Disconnects of a dead generation may still be running: wait for them,
+	// but not forever, since close may be called from one of them.
+	drops := make(chan struct{})
+	go func() { i.drops.Wait(); close(drops) }()
+	select {
+	case <-drops:
+	case <-time.After(10 * time.Second):
+		i.logger.Warn("closing with disconnect callbacks still running")
+	}
 	if errors.Is(err, sdk.ErrDriverExited) {
 		err = nil
 	}

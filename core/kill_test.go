@@ -132,3 +132,50 @@ func TestPluginKilled(t *testing.T) {
 		t.Errorf("driver process after restart: pid %d (was %d)", newPID, pid)
 	}
 }
+
+// TestReconnectFromDisconnect: a disconnect callback that opens a new socket
+// (the usual reconnect pattern) waits for the restarted driver, which must
+// not wait for that callback. (A review found the restart ran after every
+// disconnect callback had returned, on the same goroutine.)
+func TestReconnectFromDisconnect(t *testing.T) {
+	h := newHost(t, core.IfaceConfig{Name: "lo0", Driver: "loopback"})
+	lo := iface(t, h, "lo0")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const n = 4
+	relistened := make(chan error, n)
+	for k := range n {
+		port := 7100 + k
+		_, err := lo.Listen(ctx, port, core.Handlers{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = lo.Connect(ctx, "127.0.0.1", port, core.Handlers{
+			Disconnected: func(s *core.Socket, reason error) {
+				// No deadline of its own: it relies on the restart.
+				l, err := lo.Listen(context.Background(), port+100, core.Handlers{}, nil)
+				if err == nil {
+					_ = l.Close()
+				}
+				relistened <- err
+			},
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := syscall.Kill(lo.PID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	for range n {
+		select {
+		case err := <-relistened:
+			if err != nil {
+				t.Errorf("listen from a disconnect callback: %v", err)
+			}
+		case <-deadline:
+			t.Fatal("disconnect callbacks that open sockets did not complete within 10s of the kill")
+		}
+	}
+}

@@ -338,8 +338,13 @@ func (d *Driver) Close(ctx context.Context) error {
 	wasOpen := d.state == stateOpen
 	dead := d.dead
 	d.state = stateClosed
-	for s := range d.inboxes {
-		d.forgetLocked(s)
+	if !dead {
+		// Closed here: nothing more is delivered. (After a death the events
+		// already received, each socket's last data and its drop, are
+		// still delivered; Close waits for them below.)
+		for s := range d.inboxes {
+			d.forgetLocked(s)
+		}
 	}
 	d.mu.Unlock()
 
