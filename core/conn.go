@@ -305,6 +305,13 @@ func (i *Interface) NetListen(ctx context.Context, port int) (*Listener, error) 
 		c.setRemote(s)
 		select {
 		case l.accepts <- c:
+			// Close may have drained the backlog just before this landed:
+			// then nobody will accept it.
+			select {
+			case <-l.done:
+				l.drain()
+			default:
+			}
 		case <-l.done:
 			_ = s.Close()
 		}
@@ -320,6 +327,11 @@ func (i *Interface) NetListen(ctx context.Context, port int) (*Listener, error) 
 // Accept implements net.Listener.
 func (l *Listener) Accept() (net.Conn, error) {
 	select {
+	case <-l.done:
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.addr, Err: net.ErrClosed}
+	default:
+	}
+	select {
 	case c := <-l.accepts:
 		return c, nil
 	case <-l.done:
@@ -334,16 +346,21 @@ func (l *Listener) Close() error {
 	l.once.Do(func() {
 		close(l.done)
 		err = l.sock.Close()
-		for {
-			select {
-			case c := <-l.accepts:
-				_ = c.Close()
-			default:
-				return
-			}
-		}
+		l.drain()
 	})
 	return err
+}
+
+// drain closes the connections accepted but never taken by Accept.
+func (l *Listener) drain() {
+	for {
+		select {
+		case c := <-l.accepts:
+			_ = c.Close()
+		default:
+			return
+		}
+	}
 }
 
 // Addr implements net.Listener.

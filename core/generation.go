@@ -26,6 +26,21 @@ type generation struct {
 	done    chan struct{}
 }
 
+// exited reports whether the driver's process is gone (never, for a
+// driver in process).
+func (g *generation) exited() bool {
+	ex, ok := g.driver.(interface{ Exited() <-chan struct{} })
+	if !ok {
+		return false
+	}
+	select {
+	case <-ex.Exited():
+		return true
+	default:
+		return false
+	}
+}
+
 // pendingWait bounds how long an event waits for the Connect or Listen that
 // made its socket to return (a driver may raise data before that).
 const pendingWait = 30 * time.Second

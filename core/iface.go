@@ -128,8 +128,19 @@ func (i *Interface) current(ctx context.Context) (*generation, error) {
 		switch i.state {
 		case Up:
 			g := i.gen
+			if !g.exited() {
+				i.mu.Unlock()
+				return g, nil
+			}
+			// The process is gone and the watcher is about to restart it
+			// (a disconnect callback can run before it does): wait.
+			changed := i.changed
 			i.mu.Unlock()
-			return g, nil
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				return nil, sdk.Errorf(sdk.ErrDriverExited, "interface %s: driver not back yet: %w", i.name, ctx.Err())
+			}
 		case Closed:
 			i.mu.Unlock()
 			return nil, sdk.Errorf(sdk.ErrClosed, "interface %s is closed", i.name)

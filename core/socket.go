@@ -54,8 +54,7 @@ type Socket struct {
 	handlers Handlers
 	listener *Socket // the listener that accepted it, if any
 
-	cb     sync.Mutex // serializes callbacks
-	sendMu sync.Mutex // keeps one Send's bytes together
+	cb sync.Mutex // serializes callbacks
 
 	mu     sync.Mutex
 	user   any
@@ -129,8 +128,8 @@ func (s *Socket) SendContext(ctx context.Context, data []byte) error {
 	if s.isLstn {
 		return sdk.Errorf(sdk.ErrBadArgument, "socket %s listens: send on the sockets it accepts", s)
 	}
-	s.sendMu.Lock()
-	defer s.sendMu.Unlock()
+	// The driver keeps each Send's bytes together (sdk.Driver.Send), and
+	// waiting for an earlier Send honours ctx there.
 	err := s.gen.driver.Send(ctx, s.id, data)
 	if err != nil && !s.isOpen() {
 		s.mu.Lock()

@@ -194,7 +194,7 @@ func (s *server) serveData(l *net.UnixListener, dir string, token []byte) {
 			}
 		}
 	}()
-	s.sink.attach(fw)
+	s.sink.attach(fw, conn)
 	// The session lasts until the host goes away (the reader ends) or the
 	// driver is closed (the sink closes); what is queued by then is sent.
 	select {

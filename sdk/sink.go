@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"io"
 	"net/netip"
 	"sync"
 
@@ -25,6 +26,7 @@ type sink struct {
 	goneFIFO []Socket            // the order of gone, to bound it
 	queue    []*wire.Event
 	fw       *wire.FrameWriter // nil until the data path is up
+	conn     io.Closer         // closed when a write fails
 	writing  bool              // someone is writing the queue out
 	idle     chan struct{}     // closed and replaced when writing ends
 	broken   bool              // a write failed: the session is over
@@ -142,6 +144,9 @@ func (k *sink) written(s Socket, id uint64, n int, done bool, err error) {
 // Writing happens without the lock, so events keep queueing meanwhile; the
 // writer loops until the queue is empty.
 func (k *sink) flushLocked() {
+	if k.broken {
+		k.queue = nil // the session is over: nothing will be sent
+	}
 	if k.writing || k.fw == nil || k.broken {
 		k.mu.Unlock()
 		return
@@ -149,7 +154,7 @@ func (k *sink) flushLocked() {
 	k.writing = true
 	for len(k.queue) > 0 && !k.broken {
 		size, n := 0, 0
-		for n < len(k.queue) && size < wire.MaxBatch {
+		for n < len(k.queue) && size < wire.MaxBatch && n < wire.MaxBatchItems {
 			size += len(k.queue[n].GetData())
 			n++
 		}
@@ -163,8 +168,12 @@ func (k *sink) flushLocked() {
 		err := fw.Write(batch)
 		k.mu.Lock()
 		if err != nil {
+			// End the session visibly: the host sees the close.
 			k.broken = true
 			k.queue = nil
+			if k.conn != nil {
+				k.conn.Close()
+			}
 		}
 	}
 	k.writing = false
@@ -174,10 +183,10 @@ func (k *sink) flushLocked() {
 }
 
 // attach starts writing to the data path, beginning with what queued
-// before it was up.
-func (k *sink) attach(fw *wire.FrameWriter) {
+// before it was up; conn is closed if a write fails.
+func (k *sink) attach(fw *wire.FrameWriter, conn io.Closer) {
 	k.mu.Lock()
-	k.fw = fw
+	k.fw, k.conn = fw, conn
 	k.flushLocked()
 }
 

@@ -31,6 +31,9 @@ type Driver struct {
 	logger hclog.Logger
 	window int64
 	pid    int // the plugin process, 0 when unknown
+	// maxSockets is what the driver said it holds (Open), to bound the
+	// sockets a plugin can make the host keep events for.
+	maxSockets int
 	// onExit runs once, on a goroutine of its own that Close waits for,
 	// when the connection to the plugin breaks or the driver is closed (the
 	// process owner uses it to reap the process).
@@ -42,10 +45,11 @@ type Driver struct {
 	gone      map[sdk.Socket]struct{}
 	state     int // stateNew, stateOpen, stateClosed
 	dead      bool
+	crashed   bool // dead because the plugin went away, not closed here
 	deadCh    chan struct{}
 	calls     map[uint64]*sendCall
 	nextCall  uint64
-	sendLocks map[sdk.Socket]*sync.Mutex
+	sendLocks map[sdk.Socket]chan struct{}
 
 	out     *outbox
 	conn    net.Conn       // the data path
@@ -78,7 +82,7 @@ func NewDriver(conn grpc.ClientConnInterface, logger hclog.Logger, window int, o
 		gone:      make(map[sdk.Socket]struct{}),
 		deadCh:    make(chan struct{}),
 		calls:     make(map[uint64]*sendCall),
-		sendLocks: make(map[sdk.Socket]*sync.Mutex),
+		sendLocks: make(map[sdk.Socket]chan struct{}),
 		out:       newOutbox(),
 	}
 }
@@ -117,7 +121,7 @@ func (d *Driver) Open(ctx context.Context, req sdk.OpenRequest) (sdk.Info, error
 	d.mu.Unlock()
 	d.loops.Add(1)
 	go d.readEvents(wire.NewFrameReader(conn))
-	d.out.attach(wire.NewFrameWriter(conn))
+	d.out.attach(wire.NewFrameWriter(conn), conn)
 
 	resp, err := d.client.Open(ctx, &wire.OpenRequest{Interface: req.Interface, Settings: req.Settings, Window: uint32(d.window)})
 	if err != nil {
@@ -126,6 +130,9 @@ func (d *Driver) Open(ctx context.Context, req sdk.OpenRequest) (sdk.Info, error
 	if err := errOf(resp.Status); err != nil {
 		return sdk.Info{}, err
 	}
+	d.mu.Lock()
+	d.maxSockets = int(resp.MaxSockets)
+	d.mu.Unlock()
 	return sdk.Info{
 		Name: resp.Name, Version: resp.Version, Device: resp.Device,
 		CanListen: resp.CanListen, MaxListeners: int(resp.MaxListeners),
@@ -226,8 +233,12 @@ func (d *Driver) Send(ctx context.Context, s sdk.Socket, data []byte) error {
 		return nil
 	}
 	lock := d.sendLock(s)
-	lock.Lock()
-	defer lock.Unlock()
+	select {
+	case lock <- struct{}{}:
+	case <-ctx.Done():
+		return sdk.Errorf(sdk.CodeOf(ctx.Err()).Sentinel(), "send on %v: waiting for an earlier send: %w", s, ctx.Err())
+	}
+	defer func() { <-lock }()
 
 	// One report per chunk in flight at most, and the reader must never
 	// block on this channel (it holds d.mu): room for a window and more.
@@ -280,13 +291,14 @@ type sendCall struct {
 	progress chan *wire.Written
 }
 
-// sendLock returns the mutex that serializes Sends on s.
-func (d *Driver) sendLock(s sdk.Socket) *sync.Mutex {
+// sendLock returns the lock (a one-slot channel, so waiting honours a
+// ctx) that serializes Sends on s.
+func (d *Driver) sendLock(s sdk.Socket) chan struct{} {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	m := d.sendLocks[s]
 	if m == nil {
-		m = new(sync.Mutex)
+		m = make(chan struct{}, 1)
 		d.sendLocks[s] = m
 	}
 	return m
@@ -383,6 +395,7 @@ func (d *Driver) die(cause error) {
 		return
 	}
 	d.dead = true
+	d.crashed = cause != nil
 	close(d.deadCh)
 	if cause != nil && d.state == stateOpen {
 		d.logger.Error("driver plugin exited", "error", cause)
@@ -434,7 +447,7 @@ func (d *Driver) callErr(ctx context.Context, err error) error {
 // driver was closed here (ErrClosed), or its process died (ErrDriverExited).
 func (d *Driver) goneErr(op string) error {
 	d.mu.Lock()
-	closed := d.state == stateClosed
+	closed := d.state == stateClosed && !d.crashed
 	d.mu.Unlock()
 	if closed {
 		return sdk.Errorf(sdk.ErrClosed, "%s: the driver is closed", op)

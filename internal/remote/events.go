@@ -30,6 +30,7 @@ type inbox struct {
 	sock     sdk.Socket
 	queue    []event
 	running  bool
+	queued   int64 // data bytes queued: bounded by the window if the plugin is honest
 	closed   bool  // closed locally, dropped, or the driver closed
 	dropping bool  // a Dropped is queued: it is the last event
 	consumed int64 // data bytes delivered since the last credit
@@ -100,7 +101,9 @@ func (d *Driver) deliver(in *inbox) {
 			events.Accepted(e.listener, in.sock, e.peer)
 		case evData:
 			err := events.Received(in.sock, e.data)
+			var grant int64
 			d.mu.Lock()
+			in.queued -= int64(len(e.data))
 			if err != nil {
 				// The host no longer wants this socket's data.
 				in.closed = true
@@ -108,11 +111,15 @@ func (d *Driver) deliver(in *inbox) {
 			} else {
 				in.consumed += int64(len(e.data))
 				if in.consumed >= d.window/4 {
-					d.out.credit(in.sock, in.consumed)
-					in.consumed = 0
+					grant, in.consumed = in.consumed, 0
 				}
 			}
 			d.mu.Unlock()
+			if grant > 0 {
+				// Outside the lock: writing may take a while under load,
+				// and the reader needs the lock for every socket.
+				d.out.credit(in.sock, grant)
+			}
 		case evDropped:
 			d.mu.Lock()
 			d.forgetLocked(in.sock)
@@ -130,7 +137,11 @@ func (d *Driver) readEvents(fr *wire.FrameReader) {
 	defer d.loops.Done()
 	for {
 		batch := new(wire.EventBatch)
-		if err := fr.Read(batch); err != nil {
+		err := fr.Read(batch)
+		if err == nil {
+			err = d.dispatch(batch)
+		}
+		if err != nil {
 			d.mu.Lock()
 			closing := d.state == stateClosed
 			d.mu.Unlock()
@@ -141,36 +152,64 @@ func (d *Driver) readEvents(fr *wire.FrameReader) {
 			// the driver; Close reaps the process once its call returned.
 			return
 		}
-		d.mu.Lock()
-		for _, e := range batch.Events {
-			s := sdk.Socket(e.Socket)
-			var ev event
-			switch k := e.Kind.(type) {
-			case *wire.Event_Accepted:
-				peer, _ := netip.ParseAddrPort(k.Accepted.Peer)
-				ev = event{kind: evAccepted, listener: sdk.Socket(k.Accepted.Listener), peer: peer}
-			case *wire.Event_Data:
-				ev = event{kind: evData, data: k.Data}
-			case *wire.Event_Written:
-				if call := d.calls[k.Written.Id]; call != nil {
-					// progress holds more reports than a call has chunks
-					// in flight, so this never blocks the reader.
-					call.progress <- k.Written
+	}
+}
+
+// dispatch hands a batch's events to their sockets' inboxes. A plugin that
+// breaks the protocol (more write reports than a call can have, data beyond
+// a socket's credit, more sockets than it can hold) is treated as broken:
+// the error ends the session and the plugin is restarted, so a buggy or
+// hostile plugin cannot make the host wait or grow without bound.
+func (d *Driver) dispatch(batch *wire.EventBatch) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, e := range batch.Events {
+		s := sdk.Socket(e.Socket)
+		var ev event
+		switch k := e.Kind.(type) {
+		case *wire.Event_Accepted:
+			peer, _ := netip.ParseAddrPort(k.Accepted.Peer)
+			ev = event{kind: evAccepted, listener: sdk.Socket(k.Accepted.Listener), peer: peer}
+		case *wire.Event_Data:
+			ev = event{kind: evData, data: k.Data}
+		case *wire.Event_Written:
+			if call := d.calls[k.Written.Id]; call != nil {
+				select {
+				case call.progress <- k.Written:
+				default:
+					return sdk.Errorf(sdk.ErrDevice, "protocol violation: more write reports than chunks for call %d", k.Written.Id)
 				}
-				continue
-			case *wire.Event_Dropped:
-				reason := errOf(k.Dropped)
-				if reason == nil {
-					reason = sdk.ErrPeerClosed
-				}
-				ev = event{kind: evDropped, reason: reason}
-			default:
-				continue
 			}
-			if in := d.inboxLocked(s); in != nil {
-				in.pushLocked(d, ev)
+			continue
+		case *wire.Event_Dropped:
+			reason := errOf(k.Dropped)
+			if reason == nil {
+				reason = sdk.ErrPeerClosed
+			}
+			ev = event{kind: evDropped, reason: reason}
+		default:
+			continue
+		}
+		if _, known := d.inboxes[s]; !known && len(d.inboxes) >= d.maxInboxes() {
+			return sdk.Errorf(sdk.ErrDevice, "protocol violation: events for %d sockets, more than the driver can hold", len(d.inboxes)+1)
+		}
+		in := d.inboxLocked(s)
+		if in == nil {
+			continue
+		}
+		if ev.kind == evData {
+			in.queued += int64(len(ev.data))
+			if in.queued > 2*d.window {
+				return sdk.Errorf(sdk.ErrDevice, "protocol violation: %v has %d bytes queued, beyond its %d-byte credit", s, in.queued, d.window)
 			}
 		}
-		d.mu.Unlock()
+		in.pushLocked(d, ev)
 	}
+	return nil
+}
+
+// maxInboxes bounds the sockets the host keeps events for: what the driver
+// said it holds, with room for sockets closing and opening at once.
+func (d *Driver) maxInboxes() int {
+	return 2*d.maxSockets + 64
 }

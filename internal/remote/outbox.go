@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"io"
 	"sync"
 
 	"ifsock/internal/wire"
@@ -18,6 +19,7 @@ type outbox struct {
 	cancels []*wire.Cancel
 	credits map[sdk.Socket]int64
 	fw      *wire.FrameWriter // nil until the data path is up
+	conn    io.Closer         // closed when a write fails, so the session ends visibly
 	writing bool
 	broken  bool // a write failed or the path closed
 }
@@ -28,6 +30,10 @@ func newOutbox() *outbox {
 
 func (o *outbox) write(w *wire.Write) {
 	o.mu.Lock()
+	if o.broken {
+		o.mu.Unlock()
+		return
+	}
 	o.writes = append(o.writes, w)
 	o.flushLocked()
 }
@@ -54,10 +60,10 @@ func (o *outbox) credit(s sdk.Socket, n int64) {
 	o.flushLocked()
 }
 
-// attach starts writing to the data path.
-func (o *outbox) attach(fw *wire.FrameWriter) {
+// attach starts writing to the data path; conn is closed if a write fails.
+func (o *outbox) attach(fw *wire.FrameWriter, conn io.Closer) {
 	o.mu.Lock()
-	o.fw = fw
+	o.fw, o.conn = fw, conn
 	o.flushLocked()
 }
 
@@ -87,7 +93,7 @@ func (o *outbox) flushLocked() {
 		}
 		clear(o.credits)
 		size, n := 0, 0
-		for n < len(o.writes) && size < wire.MaxBatch {
+		for n < len(o.writes) && size < wire.MaxBatch && n < wire.MaxBatchItems {
 			size += len(o.writes[n].Data)
 			n++
 		}
@@ -101,7 +107,14 @@ func (o *outbox) flushLocked() {
 		err := fw.Write(batch)
 		o.mu.Lock()
 		if err != nil {
+			// The session is over: end it visibly (the reader sees the
+			// close and the plugin is reaped) rather than stall.
 			o.broken = true
+			o.writes, o.cancels = nil, nil
+			clear(o.credits)
+			if o.conn != nil {
+				o.conn.Close()
+			}
 		}
 	}
 	o.writing = false

@@ -28,6 +28,10 @@ const MaxChunk = 128 << 10
 // MaxBatch bounds the data bytes of one EventBatch.
 const MaxBatch = 2 * MaxChunk
 
+// MaxBatchItems bounds the items of one frame, so that a frame of many
+// small items stays well under MaxMessage too.
+const MaxBatchItems = 1024
+
 // MaxMessage is the message size limit set on both sides: well above any
 // message the protocol makes, well below a size that could hurt.
 const MaxMessage = 1 << 20
