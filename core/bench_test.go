@@ -102,28 +102,6 @@ func benchRawEcho(b *testing.B, c, s net.Conn) {
 	}
 }
 
-var benchPort atomic.Int32
-
-func init() { benchPort.Store(31000) }
-
-// listenAny listens on the first free port from the benchmark range.
-func listenAny(b *testing.B, i *core.Interface, h core.Handlers) (*core.Socket, int) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var lastErr error
-	for range 50 {
-		p := int(benchPort.Add(1))
-		l, err := i.Listen(ctx, p, h, nil)
-		if err == nil {
-			b.Cleanup(func() { _ = l.Close() })
-			return l, p
-		}
-		lastErr = err
-	}
-	b.Fatal(lastErr)
-	return nil, 0
-}
-
 func benchHost(b *testing.B, name, driver string, inProcess bool) *core.Host {
 	if inProcess {
 		return newInProcessHost(b, core.IfaceConfig{Name: name, Driver: driver})
@@ -138,7 +116,7 @@ func benchIfaceBulk(b *testing.B, name, driver string, inProcess bool) {
 	want := make(chan struct{})
 	var target atomic.Int64
 	target.Store(-1)
-	_, port := listenAny(b, i, core.Handlers{Received: func(s *core.Socket, d []byte) {
+	_, port := listenFree(b, i, core.Handlers{Received: func(s *core.Socket, d []byte) {
 		if n := got.Add(int64(len(d))); n == target.Load() {
 			close(want)
 		}
@@ -170,7 +148,7 @@ func benchIfaceBulk(b *testing.B, name, driver string, inProcess bool) {
 func benchIfaceEcho(b *testing.B, name, driver string, inProcess bool) {
 	h := benchHost(b, name, driver, inProcess)
 	i := iface(b, h, name)
-	_, port := listenAny(b, i, core.Handlers{Received: func(s *core.Socket, d []byte) { _ = s.Send(d) }})
+	_, port := listenFree(b, i, core.Handlers{Received: func(s *core.Socket, d []byte) { _ = s.Send(d) }})
 	got := make(chan int, 64)
 	s, err := i.Connect(context.Background(), "127.0.0.1", port, core.Handlers{
 		Received: func(s *core.Socket, d []byte) { got <- len(d) },

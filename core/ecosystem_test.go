@@ -29,29 +29,12 @@ import (
 // through real plugin processes.
 var ecosystemIfaces = []struct{ name, driver string }{{"lo0", "loopback"}, {"eth0", "hostnet"}}
 
-func netListen(t *testing.T, i *core.Interface) (*core.Listener, int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var err error
-	for range 50 {
-		port := int(nextPort.Add(1))
-		var l *core.Listener
-		if l, err = i.NetListen(ctx, port); err == nil {
-			t.Cleanup(func() { _ = l.Close() })
-			return l, port
-		}
-	}
-	t.Fatal(err)
-	return nil, 0
-}
-
 func TestHTTPOverInterface(t *testing.T) {
 	for _, c := range ecosystemIfaces {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHost(t, core.IfaceConfig{Name: c.name, Driver: c.driver})
 			i := iface(t, h, c.name)
-			l, port := netListen(t, i)
+			l, port := netListenFree(t, i)
 			mux := http.NewServeMux()
 			mux.HandleFunc("GET /hello", func(w http.ResponseWriter, r *http.Request) {
 				fmt.Fprintf(w, "hello over %s", c.name)
@@ -105,7 +88,7 @@ func TestTLSOverInterface(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHost(t, core.IfaceConfig{Name: c.name, Driver: c.driver})
 			i := iface(t, h, c.name)
-			l, port := netListen(t, i)
+			l, port := netListenFree(t, i)
 			tl := tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}})
 			go func() {
 				conn, err := tl.Accept()

@@ -29,7 +29,7 @@ func TestLargeSendsThroughPlugin(t *testing.T) {
 				sum hash.Hash = sha256.New()
 				got atomic.Int64
 			)
-			_, port := listenAnyT(t, i, core.Handlers{Received: func(s *core.Socket, d []byte) {
+			_, port := listenFree(t, i, core.Handlers{Received: func(s *core.Socket, d []byte) {
 				mu.Lock()
 				sum.Write(d)
 				mu.Unlock()
@@ -73,23 +73,4 @@ func TestLargeSendsThroughPlugin(t *testing.T) {
 			}
 		})
 	}
-}
-
-// listenAnyT listens on the first free port of the test range.
-func listenAnyT(t *testing.T, i *core.Interface, h core.Handlers) (*core.Socket, int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var lastErr error
-	for range 50 {
-		p := int(nextPort.Add(1))
-		l, err := i.Listen(ctx, p, h, nil)
-		if err == nil {
-			t.Cleanup(func() { _ = l.Close() })
-			return l, p
-		}
-		lastErr = err
-	}
-	t.Fatal(lastErr)
-	return nil, 0
 }
