@@ -210,3 +210,6 @@ func (g *generation) markClosed() []*Socket {
 	g.mu.Unlock()
 	return socks
 }
+
+// Finished implements sdk.Events (temporary: ends the socket as a drop).
+func (g *generation) Finished(id sdk.Socket) { g.Dropped(id, sdk.ErrPeerClosed) }

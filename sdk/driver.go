@@ -53,14 +53,33 @@ type Driver interface {
 	// Concurrent Sends on one socket never interleave: each call's bytes
 	// stay together, as with net.Conn. Sending on a closed or dropped socket
 	// is ErrClosed (ErrReset or ErrPeerClosed are fine while the drop is on
-	// its way), on a listener ErrBadArgument, never a panic.
+	// its way), on a listener ErrBadArgument, never a panic. Sending after
+	// the peer Finished is allowed (rule 11) where the driver CanHalfClose;
+	// after a local CloseWrite it is ErrClosed.
+	//
+	// Through a plugin process the host runs a socket's Sends, CloseWrite
+	// and CloseSocket in the order they were called, one at a time; in
+	// process the caller does. A CloseSocket while a Send of the same socket
+	// is blocked (the peer is not reading) ends that Send with ErrClosed.
 	Send(ctx context.Context, s Socket, data []byte) error
+
+	// CloseWrite half-closes s (TCP's shutdown of the write side): the bytes
+	// of earlier Sends are delivered, then the peer learns that s finished
+	// sending; s still receives until the peer finishes too or the host
+	// closes it. A driver whose medium cannot half-close (Info.CanHalfClose
+	// false: an ESP8266 closes a link fully) returns ErrUnsupported and
+	// leaves the socket as it was. Errors: ErrClosed (closed, dropped, or
+	// already half-closed), ErrBadArgument (a listener).
+	CloseWrite(ctx context.Context, s Socket) error
 
 	// Peer returns the remote address and port of a connected socket.
 	Peer(ctx context.Context, s Socket) (netip.AddrPort, error)
 
-	// CloseSocket closes s locally. It raises no Dropped event for s (rule
-	// 3), and no new event of s starts once it returns (an event already
+	// CloseSocket closes s locally. The bytes of Sends that returned are
+	// still delivered, then the connection closes in order, as TCP's close
+	// does. It
+	// raises no Dropped event for s (rule 3), and no new event of s starts
+	// once it returns (an event already
 	// running, such as the callback that called CloseSocket, may finish).
 	// Closing a listener does not close the sockets it accepted, and no new
 	// Accepted naming it starts once it returns. A dropped socket is already
@@ -118,6 +137,12 @@ type Info struct {
 	// MaxWrite is the largest write the device takes in one go (2048 on an
 	// ESP8266). Send accepts any length and splits; this is informational.
 	MaxWrite int
+	// CanHalfClose is true when the medium keeps TCP's half-close (rule
+	// 11): after the peer's FIN the driver raises Events.Finished and the
+	// socket stays writable until the host closes it, and CloseWrite works.
+	// When false, a peer's orderly close is Dropped(ErrPeerClosed) after the
+	// last data, and CloseWrite is ErrUnsupported.
+	CanHalfClose bool
 }
 
 // CheckConnect validates the arguments of a connect the way every driver must

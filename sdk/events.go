@@ -8,7 +8,8 @@ import "net/netip"
 // Ordering (design rule 2): for one socket the driver calls these methods one
 // at a time, never concurrently, in this order: Accepted (for an accepted
 // socket) before anything else, then Received calls in byte order, then at
-// most one Dropped, and nothing after Dropped. After a local CloseSocket no
+// most one Finished (the peer's FIN, drivers that CanHalfClose only), then
+// at most one Dropped, and nothing after Dropped. After a local CloseSocket no
 // new event of that socket starts (one already running may finish; the host
 // ignores what arrives for a socket it closed).
 //
@@ -36,6 +37,13 @@ type Events interface {
 	// blocked Received returns once CloseSocket(sock) or Close is called, so
 	// a driver's Close may wait for its readers (within its ctx).
 	Received(sock Socket, data []byte) error
+
+	// Finished reports the peer's orderly end of sending (TCP FIN) after the
+	// last byte it sent was Received (rule 11). No Received follows it. sock
+	// stays open and writable until the host closes it (or a Dropped comes,
+	// when the connection then breaks). Only a driver whose Info says
+	// CanHalfClose raises it; the others raise Dropped(ErrPeerClosed).
+	Finished(sock Socket)
 
 	// Dropped reports that sock is gone for a reason other than a local
 	// close (rule 3): ErrPeerClosed for an orderly close by the peer,

@@ -463,3 +463,8 @@ func errOf(s *wire.Status) error {
 	}
 	return sdk.FromCode(sdk.Code(s.Code), s.Message)
 }
+
+// CloseWrite implements sdk.Driver (temporary: not carried yet).
+func (d *Driver) CloseWrite(ctx context.Context, s sdk.Socket) error {
+	return sdk.Errorf(sdk.ErrUnsupported, "close write on %v: not carried by this data path", s)
+}

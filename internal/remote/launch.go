@@ -53,7 +53,7 @@ func Launch(cfg LaunchConfig) (*Driver, error) {
 	cmd := cfg.Cmd
 	cmd.Env = append(append(os.Environ(), cmd.Env...),
 		wire.EnvHostPID+"="+strconv.Itoa(os.Getpid()),
-		sdk.EnvLogLevel+"="+cfg.LogLevel.String(),
+		wire.EnvLogLevel+"="+cfg.LogLevel.String(),
 		plugin.EnvUnixSocketDir+"="+dir,
 	)
 	setParentDeath(cmd)

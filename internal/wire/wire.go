@@ -70,3 +70,7 @@ func DialOptions() []grpc.DialOption {
 		grpc.WithInitialConnWindowSize(connWindow),
 	}
 }
+
+// EnvLogLevel names the variable through which the host passes its log level
+// to a plugin process ("trace", "debug", "info", "warn", "error").
+const EnvLogLevel = "IFSOCK_LOG_LEVEL"

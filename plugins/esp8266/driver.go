@@ -725,3 +725,8 @@ func (s *session) shutdown(ctx context.Context, tidy bool) error {
 		return sdk.Errorf(sdk.ErrTimeout, "close %s: deliverers still blocked in Events.Received: %w", driverName, ctx.Err())
 	}
 }
+
+// CloseWrite implements sdk.Driver: not supported yet.
+func (d *Driver) CloseWrite(ctx context.Context, id sdk.Socket) error {
+	return sdk.Errorf(sdk.ErrUnsupported, "close write on %v: not supported by this driver", id)
+}

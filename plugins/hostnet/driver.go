@@ -368,3 +368,8 @@ func (sess *session) backoff(d time.Duration) bool {
 
 // nextID returns a socket id never used before by this Driver.
 func (sess *session) nextID() sdk.Socket { return sdk.Socket(sess.ids.Add(1)) }
+
+// CloseWrite implements sdk.Driver: not supported yet.
+func (d *Driver) CloseWrite(ctx context.Context, id sdk.Socket) error {
+	return sdk.Errorf(sdk.ErrUnsupported, "close write on %v: not supported by this driver", id)
+}

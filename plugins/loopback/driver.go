@@ -207,3 +207,8 @@ func ctxError(op string, err error) error {
 	}
 	return sdk.Errorf(sdk.ErrCanceled, "loopback: %s: %w", op, err)
 }
+
+// CloseWrite implements sdk.Driver: not supported yet.
+func (d *Driver) CloseWrite(ctx context.Context, id sdk.Socket) error {
+	return sdk.Errorf(sdk.ErrUnsupported, "close write on %v: not supported by this driver", id)
+}

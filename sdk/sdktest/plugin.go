@@ -25,6 +25,7 @@ import (
 
 	"ifsock/internal/remote"
 	"ifsock/sdk"
+	"ifsock/sdk/sdkplugin"
 )
 
 // env names the variable that puts a test binary in plugin mode.
@@ -33,7 +34,7 @@ const pluginEnv = "IFSOCK_SDKTEST_PLUGIN"
 // ServeIfChild serves the driver named by the environment and exits when
 // this test binary was started as a plugin; otherwise it returns at once.
 // Call it first in TestMain.
-func ServeIfChild(drivers map[string]func() sdk.Driver) { sdk.ServeSelected(pluginEnv, drivers) }
+func ServeIfChild(drivers map[string]func() sdk.Driver) { sdkplugin.ServeSelected(pluginEnv, drivers) }
 
 // Launch starts this test binary as the plugin serving driver name and
 // returns its (unopened) driver: the host side of the real transport. The

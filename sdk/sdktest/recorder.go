@@ -252,3 +252,6 @@ func (r *recorder) finish() {
 		}
 	}
 }
+
+// Finished implements sdk.Events (temporary: not checked yet).
+func (r *recorder) Finished(sock sdk.Socket) { r.Dropped(sock, sdk.ErrPeerClosed) }

@@ -6,9 +6,9 @@ package main
 
 import (
 	"ifsock/plugins/esp8266"
-	"ifsock/sdk"
+	"ifsock/sdk/sdkplugin"
 )
 
 func main() {
-	sdk.Serve(esp8266.New())
+	sdkplugin.Serve(esp8266.New())
 }

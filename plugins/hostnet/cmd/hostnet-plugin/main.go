@@ -6,9 +6,9 @@ package main
 
 import (
 	"ifsock/plugins/hostnet"
-	"ifsock/sdk"
+	"ifsock/sdk/sdkplugin"
 )
 
 func main() {
-	sdk.Serve(hostnet.New())
+	sdkplugin.Serve(hostnet.New())
 }

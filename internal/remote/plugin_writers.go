@@ -1,10 +1,11 @@
-package sdk
+package remote
 
 import (
 	"context"
 	"sync"
 
 	"ifsock/internal/wire"
+	"ifsock/sdk"
 )
 
 // writers runs the host's writes on the driver: one queue per socket,
@@ -17,11 +18,11 @@ import (
 // the driver drops it): it carries the progress of the call being written
 // and which calls are abandoned, across the moments the queue is empty.
 type writers struct {
-	driver Driver
+	driver sdk.Driver
 	sink   *sink
 
 	mu      sync.Mutex
-	queues  map[Socket]*writeQueue
+	queues  map[sdk.Socket]*writeQueue
 	closed  bool
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -29,7 +30,7 @@ type writers struct {
 }
 
 type writeQueue struct {
-	sock    Socket
+	sock    sdk.Socket
 	pending []*wire.Write
 	running bool
 	gone    bool               // the socket ended: delete the queue when idle
@@ -47,12 +48,12 @@ type writeQueue struct {
 // has room to send more.
 const progressStep = 256 << 10
 
-func newWriters(d Driver, k *sink) *writers {
+func newWriters(d sdk.Driver, k *sink) *writers {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &writers{driver: d, sink: k, queues: make(map[Socket]*writeQueue), ctx: ctx, cancel: cancel}
+	return &writers{driver: d, sink: k, queues: make(map[sdk.Socket]*writeQueue), ctx: ctx, cancel: cancel}
 }
 
-func (w *writers) queueLocked(s Socket) *writeQueue {
+func (w *writers) queueLocked(s sdk.Socket) *writeQueue {
 	q := w.queues[s]
 	if q == nil {
 		q = &writeQueue{sock: s}
@@ -68,7 +69,7 @@ func (w *writers) add(wr *wire.Write) {
 	if w.closed {
 		return
 	}
-	q := w.queueLocked(Socket(wr.Socket))
+	q := w.queueLocked(sdk.Socket(wr.Socket))
 	if wr.Id <= q.abandonedUpTo {
 		return
 	}
@@ -82,7 +83,7 @@ func (w *writers) add(wr *wire.Write) {
 
 // abandon drops what is left of a call, and stops it if it is being
 // written.
-func (w *writers) abandon(s Socket, id uint64) {
+func (w *writers) abandon(s sdk.Socket, id uint64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	q := w.queueLocked(s)
@@ -93,7 +94,7 @@ func (w *writers) abandon(s Socket, id uint64) {
 }
 
 // forget drops the queue of a socket that ended.
-func (w *writers) forget(s Socket) {
+func (w *writers) forget(s sdk.Socket) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	q := w.queues[s]

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package sdk
+package remote
 
 import "github.com/hashicorp/go-hclog"
 

@@ -1,4 +1,4 @@
-package sdk
+package remote
 
 import (
 	"context"
@@ -14,15 +14,16 @@ import (
 	"github.com/hashicorp/go-plugin"
 
 	"ifsock/internal/wire"
+	"ifsock/sdk"
 )
 
-// server is the plugin side of the wire protocol: it serves one Driver to
-// one host. It owns the sink the driver raises events on; the Events stream
+// server is the plugin side of the wire protocol: it serves one sdk.Driver to
+// one host. It owns the sink the driver raises events on; the sdk.Events stream
 // handler drains it.
 type server struct {
 	wire.UnimplementedDriverServer
 
-	driver Driver
+	driver sdk.Driver
 	logger hclog.Logger
 
 	mu      sync.Mutex
@@ -34,7 +35,7 @@ type server struct {
 	dataOpened bool
 }
 
-func newServer(d Driver, logger hclog.Logger) *server {
+func newServer(d sdk.Driver, logger hclog.Logger) *server {
 	k := newSink(wire.DefaultWindow)
 	w := newWriters(d, k)
 	k.onDropped = w.forget
@@ -45,18 +46,18 @@ func (s *server) Open(ctx context.Context, req *wire.OpenRequest) (*wire.OpenRes
 	s.mu.Lock()
 	if s.opened || s.closed {
 		s.mu.Unlock()
-		return &wire.OpenResponse{Status: statusOf(Errorf(ErrBadArgument, "open: this driver process was opened already"))}, nil
+		return &wire.OpenResponse{Status: statusOf(sdk.Errorf(sdk.ErrBadArgument, "open: this driver process was opened already"))}, nil
 	}
 	s.opened = true
 	if req.Window > 0 {
 		s.sink.window = int64(req.Window)
 	}
 	s.mu.Unlock()
-	settings := Settings(req.Settings)
+	settings := sdk.Settings(req.Settings)
 	if settings == nil {
-		settings = Settings{}
+		settings = sdk.Settings{}
 	}
-	info, err := s.driver.Open(ctx, OpenRequest{
+	info, err := s.driver.Open(ctx, sdk.OpenRequest{
 		Interface: req.Interface,
 		Settings:  settings,
 		Events:    s.sink,
@@ -73,17 +74,17 @@ func (s *server) Open(ctx context.Context, req *wire.OpenRequest) (*wire.OpenRes
 }
 
 func (s *server) Connect(ctx context.Context, req *wire.ConnectRequest) (*wire.SocketResponse, error) {
-	sock, err := s.driver.Connect(ctx, ConnectRequest{Host: req.Host, Port: int(req.Port)})
+	sock, err := s.driver.Connect(ctx, sdk.ConnectRequest{Host: req.Host, Port: int(req.Port)})
 	return &wire.SocketResponse{Status: statusOf(err), Socket: uint64(sock)}, nil
 }
 
 func (s *server) Listen(ctx context.Context, req *wire.ListenRequest) (*wire.SocketResponse, error) {
-	sock, err := s.driver.Listen(ctx, ListenRequest{Port: int(req.Port)})
+	sock, err := s.driver.Listen(ctx, sdk.ListenRequest{Port: int(req.Port)})
 	return &wire.SocketResponse{Status: statusOf(err), Socket: uint64(sock)}, nil
 }
 
 func (s *server) Peer(ctx context.Context, req *wire.SocketRequest) (*wire.PeerResponse, error) {
-	addr, err := s.driver.Peer(ctx, Socket(req.Socket))
+	addr, err := s.driver.Peer(ctx, sdk.Socket(req.Socket))
 	if err != nil {
 		return &wire.PeerResponse{Status: statusOf(err)}, nil
 	}
@@ -91,7 +92,7 @@ func (s *server) Peer(ctx context.Context, req *wire.SocketRequest) (*wire.PeerR
 }
 
 func (s *server) CloseSocket(ctx context.Context, req *wire.SocketRequest) (*wire.Status, error) {
-	sock := Socket(req.Socket)
+	sock := sdk.Socket(req.Socket)
 	s.sink.closeSocket(sock)
 	s.writers.forget(sock)
 	if err := s.driver.CloseSocket(ctx, sock); err != nil {
@@ -133,19 +134,19 @@ func (s *server) OpenData(ctx context.Context, _ *wire.Empty) (*wire.DataChannel
 	s.mu.Lock()
 	if s.dataOpened || s.closed {
 		s.mu.Unlock()
-		return &wire.DataChannel{Status: statusOf(Errorf(ErrBadArgument, "open data: the data path is open already"))}, nil
+		return &wire.DataChannel{Status: statusOf(sdk.Errorf(sdk.ErrBadArgument, "open data: the data path is open already"))}, nil
 	}
 	s.dataOpened = true
 	s.mu.Unlock()
 	dir, err := os.MkdirTemp(os.Getenv(plugin.EnvUnixSocketDir), "ifsock-data-")
 	if err != nil {
-		return &wire.DataChannel{Status: statusOf(Errorf(ErrInternal, "open data: %w", err))}, nil
+		return &wire.DataChannel{Status: statusOf(sdk.Errorf(sdk.ErrInternal, "open data: %w", err))}, nil
 	}
 	path := filepath.Join(dir, "d")
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
 		os.RemoveAll(dir)
-		return &wire.DataChannel{Status: statusOf(Errorf(ErrInternal, "open data: %w", err))}, nil
+		return &wire.DataChannel{Status: statusOf(sdk.Errorf(sdk.ErrInternal, "open data: %w", err))}, nil
 	}
 	token := make([]byte, 16)
 	_, _ = rand.Read(token)
@@ -184,10 +185,10 @@ func (s *server) serveData(l *net.UnixListener, dir string, token []byte) {
 				return
 			}
 			for _, c := range msg.Credits {
-				s.sink.grant(Socket(c.Socket), int64(c.Bytes))
+				s.sink.grant(sdk.Socket(c.Socket), int64(c.Bytes))
 			}
 			for _, c := range msg.Cancels {
-				s.writers.abandon(Socket(c.Socket), c.Id)
+				s.writers.abandon(sdk.Socket(c.Socket), c.Id)
 			}
 			for _, w := range msg.Writes {
 				s.writers.add(w)

@@ -1,4 +1,4 @@
-package sdk
+package remote
 
 import (
 	"io"
@@ -6,13 +6,14 @@ import (
 	"sync"
 
 	"ifsock/internal/wire"
+	"ifsock/sdk"
 )
 
-// sink is the plugin side's Events: it turns driver events into wire
+// sink is the plugin side's sdk.Events: it turns driver events into wire
 // events, and holds each socket's receive credit (flow control).
 //
 // Received blocks while its socket has no credit; credits arrive from the
-// host on the data path as it consumes data. Events queue in order in one
+// host on the data path as it consumes data. sdk.Events queue in order in one
 // list. Whoever queues an event writes the queue out itself when no one else
 // is writing (flat combining): at low load an event costs no goroutine
 // hand-off, and under load one writer sends many events per frame. Data
@@ -21,9 +22,9 @@ type sink struct {
 	window int64
 
 	mu       sync.Mutex
-	sockets  map[Socket]*credit
-	gone     map[Socket]struct{} // closed or dropped: late events are dropped
-	goneFIFO []Socket            // the order of gone, to bound it
+	sockets  map[sdk.Socket]*credit
+	gone     map[sdk.Socket]struct{} // closed or dropped: late events are dropped
+	goneFIFO []sdk.Socket            // the order of gone, to bound it
 	queue    []*wire.Event
 	fw       *wire.FrameWriter // nil until the data path is up
 	conn     io.Closer         // closed when a write fails
@@ -34,7 +35,7 @@ type sink struct {
 	done     chan struct{}     // closed with closed
 	// onDropped, if set, is told (without the lock) of a socket the driver
 	// dropped, so the writers can forget it.
-	onDropped func(Socket)
+	onDropped func(sdk.Socket)
 }
 
 type credit struct {
@@ -45,8 +46,8 @@ type credit struct {
 func newSink(window int64) *sink {
 	return &sink{
 		window:  window,
-		sockets: make(map[Socket]*credit),
-		gone:    make(map[Socket]struct{}),
+		sockets: make(map[sdk.Socket]*credit),
+		gone:    make(map[sdk.Socket]struct{}),
 		idle:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -54,7 +55,7 @@ func newSink(window int64) *sink {
 
 // socketLocked returns the credit of s, creating it with a full window the
 // first time s is seen; nil when s is gone.
-func (k *sink) socketLocked(s Socket) *credit {
+func (k *sink) socketLocked(s sdk.Socket) *credit {
 	if _, ok := k.gone[s]; ok {
 		return nil
 	}
@@ -66,8 +67,8 @@ func (k *sink) socketLocked(s Socket) *credit {
 	return c
 }
 
-// Accepted implements Events.
-func (k *sink) Accepted(listener, s Socket, peer netip.AddrPort) {
+// Accepted implements sdk.Events.
+func (k *sink) Accepted(listener, s sdk.Socket, peer netip.AddrPort) {
 	k.mu.Lock()
 	if k.closed || k.socketLocked(s) == nil {
 		k.mu.Unlock()
@@ -78,18 +79,18 @@ func (k *sink) Accepted(listener, s Socket, peer netip.AddrPort) {
 	k.flushLocked()
 }
 
-// Received implements Events: it sends data in chunks as credit allows.
-func (k *sink) Received(s Socket, data []byte) error {
+// Received implements sdk.Events: it sends data in chunks as credit allows.
+func (k *sink) Received(s sdk.Socket, data []byte) error {
 	for len(data) > 0 {
 		k.mu.Lock()
 		if k.closed {
 			k.mu.Unlock()
-			return Errorf(ErrClosed, "%v: the host is gone", s)
+			return sdk.Errorf(sdk.ErrClosed, "%v: the host is gone", s)
 		}
 		c := k.socketLocked(s)
 		if c == nil {
 			k.mu.Unlock()
-			return Errorf(ErrClosed, "%v: closed by the host", s)
+			return sdk.Errorf(sdk.ErrClosed, "%v: closed by the host", s)
 		}
 		if c.avail <= 0 {
 			k.mu.Unlock()
@@ -108,10 +109,10 @@ func (k *sink) Received(s Socket, data []byte) error {
 	return nil
 }
 
-// Dropped implements Events.
-func (k *sink) Dropped(s Socket, reason error) {
+// Dropped implements sdk.Events.
+func (k *sink) Dropped(s sdk.Socket, reason error) {
 	if reason == nil {
-		reason = ErrPeerClosed
+		reason = sdk.ErrPeerClosed
 	}
 	k.mu.Lock()
 	if k.closed || k.socketLocked(s) == nil {
@@ -128,7 +129,7 @@ func (k *sink) Dropped(s Socket, reason error) {
 
 // written reports the progress of one of the host's Send calls. It is not
 // subject to credit: the host bounds its own writes in flight.
-func (k *sink) written(s Socket, id uint64, n int, done bool, err error) {
+func (k *sink) written(s sdk.Socket, id uint64, n int, done bool, err error) {
 	k.mu.Lock()
 	if k.closed {
 		k.mu.Unlock()
@@ -205,7 +206,7 @@ func (k *sink) drain() {
 }
 
 // forgetLocked marks s gone and wakes a Received waiting for its credit.
-func (k *sink) forgetLocked(s Socket) {
+func (k *sink) forgetLocked(s sdk.Socket) {
 	if c := k.sockets[s]; c != nil {
 		delete(k.sockets, s)
 		close(c.wake)
@@ -213,28 +214,28 @@ func (k *sink) forgetLocked(s Socket) {
 	if _, ok := k.gone[s]; !ok {
 		k.gone[s] = struct{}{}
 		k.goneFIFO = append(k.goneFIFO, s)
-		if len(k.goneFIFO) > maxGone {
+		if len(k.goneFIFO) > maxGoneSink {
 			delete(k.gone, k.goneFIFO[0])
 			k.goneFIFO = k.goneFIFO[1:]
 		}
 	}
 }
 
-// maxGone bounds how many closed sockets the sink remembers. Socket ids are
+// maxGoneSink bounds how many closed sockets the sink remembers. sdk.Socket ids are
 // never reused, so forgetting an old one only risks accepting a very late
 // event for it, which the host then ignores.
-const maxGone = 1 << 16
+const maxGoneSink = 1 << 16
 
 // closeSocket is called when the host closes s: later events of s are
-// dropped and a Received waiting for credit returns ErrClosed.
-func (k *sink) closeSocket(s Socket) {
+// dropped and a Received waiting for credit returns sdk.ErrClosed.
+func (k *sink) closeSocket(s sdk.Socket) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.forgetLocked(s)
 }
 
 // grant adds credit the host gave back.
-func (k *sink) grant(s Socket, n int64) {
+func (k *sink) grant(s sdk.Socket, n int64) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	c := k.sockets[s]
@@ -263,5 +264,9 @@ func statusOf(err error) *wire.Status {
 	if err == nil {
 		return nil
 	}
-	return &wire.Status{Code: string(CodeOf(err)), Message: err.Error()}
+	return &wire.Status{Code: string(sdk.CodeOf(err)), Message: err.Error()}
 }
+
+// Finished implements Events (temporary: the old data path has no
+// half-close, so the peer's FIN ends the socket as a drop).
+func (k *sink) Finished(s sdk.Socket) { k.Dropped(s, sdk.ErrPeerClosed) }

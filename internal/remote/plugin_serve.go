@@ -1,0 +1,48 @@
+package remote
+
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"ifsock/internal/wire"
+	"ifsock/sdk"
+)
+
+// Serve runs d as a plugin process's driver until the host closes it or
+// goes away; the driver is closed when it returns. See sdkplugin.Serve.
+func Serve(d sdk.Driver, logger hclog.Logger) {
+	dieWithParent(logger)
+	srv := newServer(d, logger)
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: wire.Handshake,
+		Plugins:         plugin.PluginSet{wire.PluginName: &servePlugin{server: srv}},
+		GRPCServer: func(o []grpc.ServerOption) *grpc.Server {
+			return grpc.NewServer(append(o, wire.ServerOptions()...)...)
+		},
+		Logger: logger,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.closeDriver(ctx); err != nil {
+		logger.Warn("closing the driver", "error", err)
+	}
+}
+
+// servePlugin registers the server with go-plugin on the plugin side.
+type servePlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	server *server
+}
+
+func (p *servePlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	wire.RegisterDriverServer(s, p.server)
+	return nil
+}
+
+func (p *servePlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
+	return nil, sdk.Errorf(sdk.ErrUnsupported, "the plugin side only serves")
+}
