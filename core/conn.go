@@ -91,10 +91,24 @@ func (c *Conn) deliver(data []byte) {
 func (c *Conn) ended(reason error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if errors.Is(reason, sdk.ErrPeerClosed) {
+	switch {
+	case c.readErr != nil:
+		// Read gave io.EOF already: it keeps giving it, as TCP does.
+	case errors.Is(reason, sdk.ErrPeerClosed):
 		c.readErr = io.EOF
-	} else {
+	default:
 		c.readErr = c.opErr("read", reason)
+	}
+	c.signalLocked()
+}
+
+// finished is the socket's Finished callback: Read returns io.EOF once the
+// buffered bytes are read, and Write goes on working.
+func (c *Conn) finished() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.readErr == nil {
+		c.readErr = io.EOF
 	}
 	c.signalLocked()
 }
@@ -148,38 +162,64 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 }
 
-// Write implements net.Conn: it returns once the driver took every byte,
-// or fails at the write deadline.
+// Write implements net.Conn: it returns once the driver took every byte
+// (or, through a plugin, committed it within the socket's send window), or
+// fails at the write deadline or Close.
 func (c *Conn) Write(p []byte) (int, error) {
 	dl := c.wd.wait()
 	select {
-	case <-dl:
-		return 0, c.opErr("write", os.ErrDeadlineExceeded)
 	case <-c.done:
 		return 0, c.opErr("write", net.ErrClosed)
+	case <-dl:
+		return 0, c.opErr("write", os.ErrDeadlineExceeded)
 	default:
 	}
-	ctx, cancel := context.WithCancelCause(context.Background())
-	defer cancel(nil)
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		select {
-		case <-dl:
-			cancel(os.ErrDeadlineExceeded)
-		case <-c.done:
-			cancel(net.ErrClosed)
-		case <-stop:
-		}
-	}()
-	err := c.sock.SendContext(ctx, p)
+	// Close expires the write deadline too, so one channel ends the Send.
+	err := c.sock.SendContext(doneCtx(dl), p)
 	if err == nil {
 		return len(p), nil
 	}
-	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
-		return 0, c.opErr("write", cause)
+	select {
+	case <-c.done:
+		return 0, c.opErr("write", net.ErrClosed)
+	case <-dl:
+		return 0, c.opErr("write", os.ErrDeadlineExceeded)
+	default:
 	}
 	return 0, c.opErr("write", err)
+}
+
+// CloseWrite half-closes the connection, as (*net.TCPConn).CloseWrite does:
+// the peer reads io.EOF after the bytes written so far, and Read goes on
+// working. On an interface whose driver cannot half-close it fails with an
+// error matching sdk.ErrUnsupported.
+func (c *Conn) CloseWrite() error {
+	select {
+	case <-c.done:
+		return c.opErr("close", net.ErrClosed)
+	default:
+	}
+	if err := c.sock.CloseWrite(); err != nil {
+		return c.opErr("close", err)
+	}
+	return nil
+}
+
+// doneCtx is a context that ends when its channel closes: a Write's ctx
+// without a goroutine or a timer of its own.
+type doneCtx <-chan struct{}
+
+func (d doneCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (d doneCtx) Done() <-chan struct{}       { return d }
+func (d doneCtx) Value(any) any               { return nil }
+
+func (d doneCtx) Err() error {
+	select {
+	case <-d:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
 }
 
 // Close closes the socket; blocked Reads and Writes return net.ErrClosed.
@@ -194,6 +234,7 @@ func (c *Conn) Close() error {
 	close(c.done)
 	c.signalLocked()
 	c.mu.Unlock()
+	c.wd.set(aLongTimeAgo) // ends a blocked Write
 	if err := c.sock.Close(); err != nil && !errors.Is(err, sdk.ErrClosed) {
 		return c.opErr("close", err)
 	}
@@ -209,6 +250,9 @@ func (c *Conn) LocalAddr() net.Addr { return c.local }
 
 // RemoteAddr implements net.Conn: the peer's address as a *net.TCPAddr.
 func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+
+// aLongTimeAgo is a deadline in the past: setting it wakes a blocked call.
+var aLongTimeAgo = time.Unix(1, 0)
 
 // SetDeadline implements net.Conn.
 func (c *Conn) SetDeadline(t time.Time) error {
@@ -226,6 +270,7 @@ func (c *Conn) SetWriteDeadline(t time.Time) error { c.wd.set(t); return nil }
 func connHandlers() Handlers {
 	return Handlers{
 		Received:     func(s *Socket, data []byte) { s.User().(*Conn).deliver(data) },
+		Finished:     func(s *Socket) { s.User().(*Conn).finished() },
 		Disconnected: func(s *Socket, reason error) { s.User().(*Conn).ended(reason) },
 	}
 }
@@ -260,6 +305,7 @@ func (i *Interface) DialContext(ctx context.Context, network, address string) (n
 	var conn *Conn
 	ready := make(chan struct{})
 	h.Received = func(s *Socket, data []byte) { <-ready; conn.deliver(data) }
+	h.Finished = func(s *Socket) { <-ready; conn.finished() }
 	h.Disconnected = func(s *Socket, reason error) { <-ready; conn.ended(reason) }
 	s, err := i.Connect(ctx, host, port, h, nil)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"ifsock/internal/remote"
 	"ifsock/sdk"
 )
 
@@ -16,6 +17,7 @@ import (
 type generation struct {
 	iface  *Interface
 	driver sdk.Driver
+	proc   *remote.Driver // the plugin process behind driver; nil in process
 	info   sdk.Info
 
 	mu      sync.Mutex
@@ -29,12 +31,11 @@ type generation struct {
 // exited reports whether the driver's process is gone (never, for a
 // driver in process).
 func (g *generation) exited() bool {
-	ex, ok := g.driver.(interface{ Exited() <-chan struct{} })
-	if !ok {
+	if g.proc == nil {
 		return false
 	}
 	select {
-	case <-ex.Exited():
+	case <-g.proc.Exited():
 		return true
 	default:
 		return false
@@ -45,10 +46,11 @@ func (g *generation) exited() bool {
 // made its socket to return (a driver may raise data before that).
 const pendingWait = 30 * time.Second
 
-func newGeneration(i *Interface, d sdk.Driver) *generation {
+func newGeneration(i *Interface, d sdk.Driver, proc *remote.Driver) *generation {
 	return &generation{
 		iface:   i,
 		driver:  d,
+		proc:    proc,
 		sockets: make(map[sdk.Socket]*Socket),
 		pending: make(map[sdk.Socket]chan struct{}),
 		gone:    make(map[sdk.Socket]struct{}),
@@ -157,6 +159,13 @@ func (g *generation) Received(id sdk.Socket, data []byte) error {
 	return s.received(data)
 }
 
+// Finished implements sdk.Events: the peer finished sending.
+func (g *generation) Finished(id sdk.Socket) {
+	if s := g.lookup(id); s != nil {
+		s.finished()
+	}
+}
+
 // Dropped implements sdk.Events.
 func (g *generation) Dropped(id sdk.Socket, reason error) {
 	if s := g.lookup(id); s != nil {
@@ -166,10 +175,10 @@ func (g *generation) Dropped(id sdk.Socket, reason error) {
 
 // close closes the driver of this generation. With a nil reason (the host
 // is closing) its sockets are closed without callbacks. With a reason (the
-// driver died), events already received from it are still delivered, then
-// every socket still open gets its one disconnect with that reason (rule
-// 8), each on a goroutine of its own so that one slow callback holds back
-// no other socket. close returns when every disconnect callback returned.
+// driver process died) the driver's proxy is the one owner of the drops:
+// it has already queued, after the events that had arrived, each socket's
+// one Dropped(ErrDriverExited), and close waits (boundedly) for them to be
+// delivered while it closes the proxy.
 func (g *generation) close(reason error) error {
 	// Events waiting for a Connect that will never return stop waiting now;
 	// sockets already known keep getting what the driver had sent.
@@ -181,17 +190,7 @@ func (g *generation) close(reason error) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := g.driver.Close(ctx)
-	if reason != nil {
-		var wg sync.WaitGroup
-		for _, s := range socks {
-			if s.isOpen() {
-				wg.Go(func() { s.dropped(reason) })
-			}
-		}
-		wg.Wait()
-	}
-	return err
+	return g.driver.Close(ctx)
 }
 
 // markClosed stops taking events and returns the sockets still registered.
@@ -210,6 +209,3 @@ func (g *generation) markClosed() []*Socket {
 	g.mu.Unlock()
 	return socks
 }
-
-// Finished implements sdk.Events (temporary: ends the socket as a drop).
-func (g *generation) Finished(id sdk.Socket) { g.Dropped(id, sdk.ErrPeerClosed) }

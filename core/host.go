@@ -167,19 +167,23 @@ func (h *Host) Close() error {
 	return errors.Join(errs...)
 }
 
+// startFunc starts one run of a driver: the driver, and for a plugin the
+// handle to its process (the same proxy, typed; nil in process).
+type startFunc func(ctx context.Context, logger hclog.Logger) (sdk.Driver, *remote.Driver, error)
+
 // launcher returns how to start a driver: in process, as the host binary in
 // plugin mode, or as an external plugin binary.
-func (h *Host) launcher(driver string) (func(ctx context.Context, logger hclog.Logger) (sdk.Driver, error), error) {
+func (h *Host) launcher(driver string) (startFunc, error) {
 	if newDriver, ok := h.cfg.Builtins[driver]; ok {
 		if h.cfg.InProcess {
-			return func(context.Context, hclog.Logger) (sdk.Driver, error) { return newDriver(), nil }, nil
+			return func(context.Context, hclog.Logger) (sdk.Driver, *remote.Driver, error) { return newDriver(), nil, nil }, nil
 		}
-		return func(_ context.Context, logger hclog.Logger) (sdk.Driver, error) {
+		return func(_ context.Context, logger hclog.Logger) (sdk.Driver, *remote.Driver, error) {
 			exe := h.cfg.Executable
 			if exe == "" {
 				var err error
 				if exe, err = os.Executable(); err != nil {
-					return nil, sdk.Errorf(sdk.ErrInternal, "find the host binary to run driver %s: %w", driver, err)
+					return nil, nil, sdk.Errorf(sdk.ErrInternal, "find the host binary to run driver %s: %w", driver, err)
 				}
 			}
 			cmd := exec.Command(exe)
@@ -190,7 +194,7 @@ func (h *Host) launcher(driver string) (func(ctx context.Context, logger hclog.L
 	if h.cfg.PluginDir != "" {
 		path := filepath.Join(h.cfg.PluginDir, driver+"-plugin")
 		if st, err := os.Stat(path); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
-			return func(_ context.Context, logger hclog.Logger) (sdk.Driver, error) {
+			return func(_ context.Context, logger hclog.Logger) (sdk.Driver, *remote.Driver, error) {
 				return h.launch(exec.Command(path), logger)
 			}, nil
 		}
@@ -207,13 +211,17 @@ func (h *Host) launcher(driver string) (func(ctx context.Context, logger hclog.L
 	return nil, sdk.Errorf(sdk.ErrBadArgument, "unknown driver %q: built-in drivers are %s, and %s", driver, strings.Join(known, ", "), where)
 }
 
-func (h *Host) launch(cmd *exec.Cmd, logger hclog.Logger) (sdk.Driver, error) {
-	return remote.Launch(remote.LaunchConfig{
+func (h *Host) launch(cmd *exec.Cmd, logger hclog.Logger) (sdk.Driver, *remote.Driver, error) {
+	d, err := remote.Launch(remote.LaunchConfig{
 		Cmd:      cmd,
 		Logger:   logger,
 		LogLevel: logLevel(h.logger),
 		Window:   h.cfg.Window,
 	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, d, nil
 }
 
 func logLevel(l hclog.Logger) hclog.Level {

@@ -46,7 +46,7 @@ type Interface struct {
 	driver   string
 	settings sdk.Settings
 	logger   hclog.Logger
-	start    func(ctx context.Context, logger hclog.Logger) (sdk.Driver, error)
+	start    startFunc
 
 	mu      sync.Mutex
 	state   State
@@ -102,8 +102,8 @@ func (i *Interface) PID() int {
 	if i.gen == nil || i.state != Up {
 		return 0
 	}
-	if p, ok := i.gen.driver.(interface{ PID() int }); ok {
-		return p.PID()
+	if i.gen.proc != nil {
+		return i.gen.proc.PID()
 	}
 	return 0
 }
@@ -179,11 +179,11 @@ func (i *Interface) current(ctx context.Context) (*generation, error) {
 // open starts one driver generation and, for a plugin process, the
 // goroutine that notices its death.
 func (i *Interface) open(ctx context.Context) (*generation, error) {
-	d, err := i.start(ctx, i.logger)
+	d, proc, err := i.start(ctx, i.logger)
 	if err != nil {
 		return nil, err
 	}
-	g := newGeneration(i, d)
+	g := newGeneration(i, d, proc)
 	info, err := d.Open(ctx, sdk.OpenRequest{Interface: i.name, Settings: i.settings.Clone(), Events: g, Logger: i.logger})
 	if err != nil {
 		g.close(nil)
@@ -201,9 +201,9 @@ func (i *Interface) open(ctx context.Context) (*generation, error) {
 func (i *Interface) publishLocked(g *generation) {
 	i.gen, i.info = g, g.info
 	i.setStateLocked(Up, nil)
-	if ex, ok := g.driver.(interface{ Exited() <-chan struct{} }); ok {
+	if g.proc != nil {
 		i.workers.Add(1)
-		go i.watch(g, ex.Exited())
+		go i.watch(g, g.proc.Exited())
 	}
 }
 

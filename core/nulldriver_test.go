@@ -53,3 +53,5 @@ func BenchmarkTransport(b *testing.B) {
 		})
 	}
 }
+
+func (nullDriver) CloseWrite(context.Context, sdk.Socket) error { return nil }

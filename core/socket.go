@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -32,7 +33,19 @@ type Handlers struct {
 	// sdk.ErrDriverExited when the driver process died, and so on. A local
 	// Close does not run it (Dooba: "called whenever an existing socket is
 	// dropped by the peer").
+	//
+	// A peer's orderly close (TCP FIN) when Finished is nil: Disconnected
+	// runs with sdk.ErrPeerClosed after the last Received, the socket still
+	// writable while it runs (a last reply goes out), and when it returns
+	// the socket is closed in order: every byte already sent is delivered.
 	Disconnected func(s *Socket, reason error)
+	// Finished, if set, runs instead when the peer finished sending (TCP
+	// FIN) on an interface whose driver can half-close (sdk.Info's
+	// CanHalfClose): no Received follows, and the socket stays open and
+	// writable until Close, as a TCP socket does; Disconnected still runs
+	// if the connection then breaks. On a driver that cannot half-close (an
+	// ESP8266) the peer's close is always a Disconnected.
+	Finished func(s *Socket)
 }
 
 type socketState int
@@ -56,11 +69,13 @@ type Socket struct {
 
 	cb sync.Mutex // serializes callbacks
 
-	mu     sync.Mutex
-	user   any
-	state  socketState
-	reason error
-	peer   netip.AddrPort
+	mu          sync.Mutex
+	user        any
+	state       socketState
+	reason      error
+	peer        netip.AddrPort
+	peerDone    bool // the peer finished sending
+	writeClosed bool // CloseWrite was called
 }
 
 func newSocket(g *generation, id sdk.Socket, listener bool, h Handlers, user any) *Socket {
@@ -101,10 +116,12 @@ func (s *Socket) isOpen() bool {
 	return s.state == open
 }
 
-// errClosed says why s cannot be used.
+// errClosedLocked says why s cannot be used. A drop's reason stays
+// matchable: a socket dropped because its driver died gives an error that
+// matches sdk.ErrDriverExited as well as sdk.ErrClosed.
 func (s *Socket) errClosedLocked() error {
 	if s.state == droppedByPeer {
-		return sdk.Errorf(sdk.ErrClosed, "socket %s was dropped (%v)", s, s.reason)
+		return &sdk.Error{Kind: sdk.ErrClosed, Msg: fmt.Sprintf("socket %s was dropped: %v", s, s.reason), Cause: s.reason}
 	}
 	return sdk.Errorf(sdk.ErrClosed, "socket %s is closed", s)
 }
@@ -131,12 +148,45 @@ func (s *Socket) SendContext(ctx context.Context, data []byte) error {
 	// The driver keeps each Send's bytes together (sdk.Driver.Send), and
 	// waiting for an earlier Send honours ctx there.
 	err := s.gen.driver.Send(ctx, s.id, data)
-	if err != nil && !s.isOpen() {
+	if err != nil && !errors.Is(err, sdk.ErrDriverExited) && !s.isOpen() {
+		// Closed or dropped meanwhile: say so (a drop keeps its reason).
 		s.mu.Lock()
 		err = s.errClosedLocked()
 		s.mu.Unlock()
 	}
 	return err
+}
+
+// CloseWrite half-closes the socket, as (*net.TCPConn).CloseWrite does:
+// the bytes already sent are delivered, then the peer learns that this side
+// finished sending; the socket still receives until the peer finishes too
+// or Close. Send afterwards is an error matching sdk.ErrClosed. On a driver
+// that cannot half-close (sdk.Info's CanHalfClose false, an ESP8266) it
+// fails with sdk.ErrUnsupported and the socket stays as it was.
+func (s *Socket) CloseWrite() error {
+	s.mu.Lock()
+	if s.state != open {
+		err := s.errClosedLocked()
+		s.mu.Unlock()
+		return err
+	}
+	if s.writeClosed {
+		s.mu.Unlock()
+		return sdk.Errorf(sdk.ErrClosed, "socket %s: its write side is closed already", s)
+	}
+	s.mu.Unlock()
+	if s.isLstn {
+		return sdk.Errorf(sdk.ErrBadArgument, "socket %s listens: half-close the sockets it accepts", s)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.gen.driver.CloseWrite(ctx, s.id); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.writeClosed = true
+	s.mu.Unlock()
+	return nil
 }
 
 // Peer returns the remote address and port, Dooba's socket_get_peer.
@@ -221,6 +271,26 @@ func (s *Socket) received(data []byte) error {
 		h(s, data)
 	}
 	return nil
+}
+
+// finished is the peer's FIN: Handlers.Finished if set; otherwise Dooba's
+// model, a disconnect, then a close in order (see Handlers).
+func (s *Socket) finished() {
+	s.mu.Lock()
+	if s.state != open || s.peerDone {
+		s.mu.Unlock()
+		return
+	}
+	s.peerDone = true
+	s.mu.Unlock()
+	if h := s.handlers.Finished; h != nil {
+		s.callback(func() { h(s) })
+		return
+	}
+	if h := s.handlers.Disconnected; h != nil {
+		s.callback(func() { h(s, sdk.ErrPeerClosed) })
+	}
+	_ = s.Close()
 }
 
 func (s *Socket) dropped(reason error) {

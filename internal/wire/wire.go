@@ -19,21 +19,14 @@ var Handshake = plugin.HandshakeConfig{
 // PluginName is the one plugin every driver process serves.
 const PluginName = "driver"
 
-// MaxChunk is the largest data payload in one write or data event. The data
-// path is a raw Unix socket (see OpenData in wire.proto), so gRPC's
+// MaxChunk is the largest data payload in one frame of the data path (see
+// internal/remote). The data path is a raw Unix socket, not gRPC, so gRPC's
 // throughput cliff at 32 KiB payloads does not apply; larger chunks cost
 // fewer frames per byte.
 const MaxChunk = 128 << 10
 
-// MaxBatch bounds the data bytes of one EventBatch.
-const MaxBatch = 2 * MaxChunk
-
-// MaxBatchItems bounds the items of one frame, so that a frame of many
-// small items stays well under MaxMessage too.
-const MaxBatchItems = 1024
-
-// MaxMessage is the message size limit set on both sides: well above any
-// message the protocol makes, well below a size that could hurt.
+// MaxMessage is the gRPC message size limit set on both sides: well above
+// any control message (Open's settings), well below a size that could hurt.
 const MaxMessage = 1 << 20
 
 // DefaultWindow is the receive credit of a socket, in bytes: what the

@@ -1,0 +1,219 @@
+package remote
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net/netip"
+
+	"ifsock/internal/wire"
+	"ifsock/sdk"
+)
+
+// The data path carries binary frames in both directions, each a header
+// and a payload:
+//
+//	length  uint32, big endian: the bytes after this field (9 + payload)
+//	type    uint8: a frameType
+//	id      uint64, big endian: the socket, or the call id of fCall,
+//	        fCancel and fReply
+//	payload the frame type's fields, in the order documented there
+//
+// Data payloads are raw bytes: nothing is marshalled, so a chunk is copied
+// only by the kernel on its way between the processes. Strings are a
+// uint16 length then the bytes; a status is two strings, code and message
+// (an empty code is success).
+const (
+	headerSize = 13
+	// maxPayload bounds a frame's payload: a data chunk, or a few strings.
+	maxPayload = wire.MaxChunk + 1<<10
+)
+
+type frameType uint8
+
+const (
+	// host to plugin
+	fWrite      frameType = 1 + iota // id socket; payload: the bytes
+	fCloseWrite                      // id socket
+	fClose                           // id socket
+	fCredit                          // id socket; payload: uint32 receive credit given back
+	fCall                            // id call; payload: op uint8, then its arguments
+	fCancel                          // id call: its ctx is done
+	// plugin to host
+	fAccepted // id socket; payload: listener uint64, peer string
+	fData     // id socket; payload: the bytes
+	fFinished // id socket
+	fDropped  // id socket; payload: status
+	fTaken    // id socket; payload: uint32 send credit (bytes the driver took)
+	fFailed   // id socket; payload: status of a Send or CloseWrite that failed
+	fReply    // id call; payload: status, socket uint64, peer string
+	fLast
+)
+
+func (t frameType) String() string {
+	names := [...]string{"?", "write", "close-write", "close", "credit", "call", "cancel",
+		"accepted", "data", "finished", "dropped", "taken", "failed", "reply"}
+	if int(t) < len(names) {
+		return names[t]
+	}
+	return fmt.Sprintf("frame type %d", t)
+}
+
+// Call operations (fCall's first payload byte).
+const (
+	opConnect byte = 1 + iota // host string, port uint16
+	opListen                  // port uint16
+	opPeer                    // socket uint64
+)
+
+// header is a decoded frame header.
+type header struct {
+	typ frameType
+	id  uint64
+	n   int // payload length
+}
+
+// frameReader reads frames. One reader; not safe for concurrent use.
+type frameReader struct {
+	r       *bufio.Reader
+	scratch []byte
+}
+
+func newFrameReader(r io.Reader) *frameReader {
+	// A payload as large as the buffer is read straight into place.
+	return &frameReader{r: bufio.NewReaderSize(r, 64<<10), scratch: make([]byte, 0, 1<<10)}
+}
+
+// next reads the next header.
+func (f *frameReader) next() (header, error) {
+	var b [headerSize]byte
+	if _, err := io.ReadFull(f.r, b[:]); err != nil {
+		return header{}, err
+	}
+	n := int(binary.BigEndian.Uint32(b[:4])) - (headerSize - 4)
+	h := header{typ: frameType(b[4]), id: binary.BigEndian.Uint64(b[5:]), n: n}
+	if n < 0 || n > maxPayload {
+		return h, sdk.Errorf(sdk.ErrInternal, "protocol violation: a %v frame of %d bytes", h.typ, n)
+	}
+	if h.typ == 0 || h.typ >= fLast {
+		return h, sdk.Errorf(sdk.ErrInternal, "protocol violation: unknown frame type %d", h.typ)
+	}
+	return h, nil
+}
+
+// payload reads h's payload into dst, which must have room for it.
+func (f *frameReader) payload(h header, dst []byte) ([]byte, error) {
+	dst = dst[:h.n]
+	_, err := io.ReadFull(f.r, dst)
+	return dst, err
+}
+
+// small reads a payload of fields into the reader's scratch buffer, valid
+// until the next read.
+func (f *frameReader) small(h header) (fields, error) {
+	if cap(f.scratch) < h.n {
+		f.scratch = make([]byte, h.n)
+	}
+	b, err := f.payload(h, f.scratch)
+	return fields{b: b}, err
+}
+
+// fields decodes a payload's fields in order; a short payload leaves bad
+// set, and zero values.
+type fields struct {
+	b   []byte
+	bad bool
+}
+
+func (p *fields) u8() byte {
+	if len(p.b) < 1 {
+		p.bad = true
+		return 0
+	}
+	v := p.b[0]
+	p.b = p.b[1:]
+	return v
+}
+
+func (p *fields) u16() uint16 {
+	if len(p.b) < 2 {
+		p.bad = true
+		return 0
+	}
+	v := binary.BigEndian.Uint16(p.b)
+	p.b = p.b[2:]
+	return v
+}
+
+func (p *fields) u32() uint32 {
+	if len(p.b) < 4 {
+		p.bad = true
+		return 0
+	}
+	v := binary.BigEndian.Uint32(p.b)
+	p.b = p.b[4:]
+	return v
+}
+
+func (p *fields) u64() uint64 {
+	if len(p.b) < 8 {
+		p.bad = true
+		return 0
+	}
+	v := binary.BigEndian.Uint64(p.b)
+	p.b = p.b[8:]
+	return v
+}
+
+func (p *fields) str() string {
+	n := int(p.u16())
+	if len(p.b) < n {
+		p.bad = true
+		return ""
+	}
+	s := string(p.b[:n])
+	p.b = p.b[n:]
+	return s
+}
+
+// status decodes a status into the sdk's vocabulary: nil for success.
+func (p *fields) status() error {
+	code, msg := p.str(), p.str()
+	if code == "" {
+		return nil
+	}
+	return sdk.FromCode(sdk.Code(code), msg)
+}
+
+func (p *fields) addrPort() netip.AddrPort {
+	ap, _ := netip.ParseAddrPort(p.str())
+	return ap
+}
+
+// Encoders append fields to a payload.
+
+func putU16(b []byte, v uint16) []byte { return binary.BigEndian.AppendUint16(b, v) }
+func putU32(b []byte, v uint32) []byte { return binary.BigEndian.AppendUint32(b, v) }
+func putU64(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(b, v) }
+
+func putStr(b []byte, s string) []byte {
+	if len(s) > 0xffff {
+		s = s[:0xffff]
+	}
+	return append(putU16(b, uint16(len(s))), s...)
+}
+
+func putStatus(b []byte, err error) []byte {
+	if err == nil {
+		return putStr(putStr(b, ""), "")
+	}
+	return putStr(putStr(b, string(sdk.CodeOf(err))), err.Error())
+}
+
+func putAddrPort(b []byte, ap netip.AddrPort) []byte {
+	if !ap.IsValid() {
+		return putStr(b, "")
+	}
+	return putStr(b, ap.String())
+}

@@ -1,0 +1,201 @@
+package remote
+
+import (
+	"ifsock/sdk"
+)
+
+// read reads the data path until it breaks and dispatches each frame. A
+// broken data path means the plugin died (or the driver is closing). A
+// plugin that breaks the protocol is taken for dead: the session ends and
+// the plugin is restarted, so a buggy plugin cannot make the host wait or
+// grow without bound.
+func (d *Driver) read(fr *frameReader) {
+	defer d.loops.Done()
+	for {
+		err := d.readFrame(fr)
+		if err != nil {
+			d.die(err)
+			return
+		}
+	}
+}
+
+func (d *Driver) readFrame(fr *frameReader) error {
+	h, err := fr.next()
+	if err != nil {
+		return err
+	}
+	if h.typ == fData {
+		// The bytes go to the application, which owns them: a buffer each.
+		data, err := fr.payload(h, make([]byte, h.n))
+		if err != nil {
+			return err
+		}
+		if h.n == 0 {
+			return sdk.Errorf(sdk.ErrInternal, "protocol violation: empty data for socket %d", h.id)
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		hs, err := d.announcedLocked(h.id)
+		if hs == nil || err != nil {
+			return err
+		}
+		hs.queued += int64(len(data))
+		if hs.queued > d.window {
+			return sdk.Errorf(sdk.ErrInternal, "protocol violation: %v has %d bytes queued, beyond its %d-byte credit", hs.id, hs.queued, d.window)
+		}
+		d.pushLocked(hs, event{kind: evData, data: data})
+		return nil
+	}
+	p, err := fr.small(h)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := sdk.Socket(h.id)
+	switch h.typ {
+	case fReply:
+		d.replyLocked(h.id, &p)
+	case fAccepted:
+		listener, peer := sdk.Socket(p.u64()), p.addrPort()
+		hs, err := d.announcedLocked(h.id)
+		if hs == nil || err != nil {
+			return err
+		}
+		hs.peer = peer
+		d.pushLocked(hs, event{kind: evAccepted, listener: listener, peer: peer})
+	case fFinished:
+		hs, err := d.announcedLocked(h.id)
+		if hs == nil || err != nil {
+			return err
+		}
+		d.pushLocked(hs, event{kind: evFinished})
+	case fDropped:
+		reason := p.status()
+		if reason == nil {
+			reason = sdk.ErrPeerClosed
+		}
+		hs, err := d.announcedLocked(h.id)
+		if hs == nil || err != nil {
+			return err
+		}
+		d.endLocked(hs, sdk.Errorf(sdk.ErrClosed, "send on %v: the socket was dropped (%v)", s, reason))
+		d.pushLocked(hs, event{kind: evDropped, reason: reason})
+	case fTaken:
+		n := int64(p.u32())
+		if hs := d.socks[s]; hs != nil {
+			hs.avail += n
+			if hs.avail > sendWindow {
+				return sdk.Errorf(sdk.ErrInternal, "protocol violation: %v was given %d bytes of send credit, more than its window", s, hs.avail)
+			}
+			d.wakeLocked(hs)
+		}
+	case fFailed:
+		err := p.status()
+		if hs := d.socks[s]; hs != nil && err != nil && hs.sendErr == nil {
+			hs.sendErr = err
+			d.wakeLocked(hs)
+		}
+	default:
+		return sdk.Errorf(sdk.ErrInternal, "protocol violation: the plugin sent a %v frame", h.typ)
+	}
+	if p.bad {
+		return sdk.Errorf(sdk.ErrInternal, "protocol violation: a short %v frame", h.typ)
+	}
+	return nil
+}
+
+// announcedLocked returns the state of a socket an event names, making it
+// the first time (events may come before the Connect that made the socket
+// returned); nil for a socket that ended. A plugin naming more sockets than
+// it said it can hold breaks the protocol.
+func (d *Driver) announcedLocked(id uint64) (*hostSocket, error) {
+	s := sdk.Socket(id)
+	if hs := d.socks[s]; hs != nil {
+		return hs, nil
+	}
+	if len(d.socks) >= 2*d.info.MaxSockets+64 {
+		return nil, sdk.Errorf(sdk.ErrInternal, "protocol violation: events for %d sockets, more than the driver can hold", len(d.socks)+1)
+	}
+	return d.newSocketLocked(s), nil
+}
+
+// replyLocked completes a call. A Connect or Listen reply registers its
+// socket; the socket of a call whose caller gave up is closed at once.
+func (d *Driver) replyLocked(id uint64, p *fields) {
+	err, sock, peer := p.status(), sdk.Socket(p.u64()), p.addrPort()
+	c := d.calls[id]
+	if c == nil {
+		return
+	}
+	delete(d.calls, id)
+	c.err, c.sock, c.peer = err, sock, peer
+	if err == nil && (c.op == opConnect || c.op == opListen) {
+		hs := d.newSocketLocked(sock)
+		if hs == nil {
+			c.err = sdk.Errorf(sdk.ErrReset, "%v ended before its call returned", sock)
+		} else {
+			hs.listener = c.op == opListen
+			if peer.IsValid() {
+				hs.peer = peer
+			}
+			if c.abort {
+				d.endLocked(hs, sdk.ErrClosed)
+				hs.events.stop()
+				d.out.put(fClose, uint64(sock), nil, nil)
+				go d.out.kick()
+			}
+		}
+	}
+	close(c.done)
+}
+
+// wakeLocked wakes the Sends waiting on hs.
+func (d *Driver) wakeLocked(hs *hostSocket) {
+	if hs.wake != nil {
+		close(hs.wake)
+		hs.wake = nil
+	}
+}
+
+// pushLocked queues an event on the socket's lane.
+func (d *Driver) pushLocked(hs *hostSocket, e event) {
+	hs.events.push(e, &d.runners, func(e event) bool { return d.deliver(hs, e) })
+}
+
+// deliver hands one event to the host's Events; false stops the lane. It
+// runs on the socket's lane, so a slow handler holds back its socket alone:
+// its credit comes back only as it consumes.
+func (d *Driver) deliver(hs *hostSocket, e event) bool {
+	ev := d.events
+	switch e.kind {
+	case evAccepted:
+		ev.Accepted(e.listener, hs.id, e.peer)
+	case evData:
+		err := ev.Received(hs.id, e.data)
+		n := int64(len(e.data))
+		d.mu.Lock()
+		hs.queued -= n
+		if err != nil {
+			// The host no longer wants this socket's data.
+			d.mu.Unlock()
+			return false
+		}
+		hs.consumed += n
+		if hs.consumed >= d.window/4 && !d.dead {
+			d.out.put(fCredit, uint64(hs.id), putU32(nil, uint32(hs.consumed)), nil)
+			hs.consumed = 0
+			d.mu.Unlock()
+			d.out.kick()
+			return true
+		}
+		d.mu.Unlock()
+	case evFinished:
+		ev.Finished(hs.id)
+	case evDropped:
+		ev.Dropped(hs.id, e.reason)
+		return false
+	}
+	return true
+}

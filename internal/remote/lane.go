@@ -1,0 +1,67 @@
+package remote
+
+import "sync"
+
+// lane runs one socket's items in order, one at a time, on a goroutine that
+// exists only while items are queued: an idle socket costs no goroutine, and
+// a slow item holds back its own socket alone. The host side runs a
+// socket's events through one, the plugin side its writes and closes.
+//
+// Ownership: the goroutine belongs to the WaitGroup given at push; whoever
+// owns that group waits for it. Safe for concurrent use.
+type lane[T any] struct {
+	mu      sync.Mutex
+	items   []T
+	running bool
+	stopped bool
+}
+
+// push queues x and starts the goroutine, counted in wg, that calls run for
+// each item in order until the queue is empty; run returning false stops the
+// lane. push reports false, dropping x, once the lane stopped.
+func (l *lane[T]) push(x T, wg *sync.WaitGroup, run func(T) bool) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stopped {
+		return false
+	}
+	l.items = append(l.items, x)
+	if !l.running {
+		l.running = true
+		wg.Add(1)
+		go l.loop(wg, run)
+	}
+	return true
+}
+
+func (l *lane[T]) loop(wg *sync.WaitGroup, run func(T) bool) {
+	defer wg.Done()
+	var zero T
+	for {
+		l.mu.Lock()
+		if len(l.items) == 0 || l.stopped {
+			l.running = false
+			l.mu.Unlock()
+			return
+		}
+		x := l.items[0]
+		l.items[0] = zero
+		l.items = l.items[1:]
+		if len(l.items) == 0 {
+			l.items = nil
+		}
+		l.mu.Unlock()
+		if !run(x) {
+			l.stop()
+		}
+	}
+}
+
+// stop drops the queued items and every later one; an item being run
+// finishes.
+func (l *lane[T]) stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stopped = true
+	l.items = nil
+}

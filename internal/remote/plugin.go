@@ -1,0 +1,556 @@
+package remote
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+
+	"ifsock/internal/wire"
+	"ifsock/sdk"
+)
+
+// server is the plugin side of the protocol: it serves one Driver to one
+// host. It is the driver's sdk.Events (see pluginEvents), runs the host's
+// calls, and runs each socket's writes and closes in order on the socket's
+// lane.
+//
+// Ownership: the server owns the data path's reader, the call goroutines
+// and the lanes; closeDriver stops them and closes the driver.
+type server struct {
+	wire.UnimplementedDriverServer
+
+	driver sdk.Driver
+	logger hclog.Logger
+	ctx    context.Context // canceled when the driver closes: ends writes and calls
+	cancel context.CancelFunc
+
+	mu         sync.Mutex
+	window     int64 // receive credit of a new socket
+	socks      map[sdk.Socket]*pluginSocket
+	ended      idSet
+	calls      map[uint64]context.CancelFunc
+	out        *batchWriter // nil until the data path is up
+	opened     bool
+	closed     bool
+	dataOpened bool
+	done       chan struct{} // closed with closed: wakes Received waiting for credit
+	work       sync.WaitGroup
+}
+
+// pluginSocket is the plugin's state of one socket. Fields up to ops are
+// guarded by server.mu; the rest belong to the socket's lane.
+type pluginSocket struct {
+	id    sdk.Socket
+	avail int64         // receive credit left
+	wake  chan struct{} // one slot: credit came or the socket ended
+	ops   lane[writeOp]
+
+	ctx    context.Context // ends a blocked write when the socket closes
+	cancel context.CancelFunc
+	taken  int64 // bytes the driver took since the last fTaken
+	failed bool  // a write failed: the rest are dropped
+}
+
+type writeKind uint8
+
+const (
+	opWrite writeKind = iota
+	opCloseWrite
+	opClose
+)
+
+type writeOp struct {
+	kind writeKind
+	data []byte
+	buf  *[]byte // data's pooled buffer, if any
+}
+
+// linger bounds how long a closed socket's queued writes may still take
+// before the driver closes it anyway (a peer that stopped reading).
+const linger = 10 * time.Second
+
+// chunkPool holds the buffers of large writes, as they come off the data
+// path and until the driver took them.
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, wire.MaxChunk); return &b }}
+
+// pooledFrom is the size from which a write's bytes go in a pooled buffer:
+// below it, an exact allocation wastes less.
+const pooledFrom = 16 << 10
+
+func newServer(d sdk.Driver, logger hclog.Logger) *server {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &server{
+		driver: d, logger: logger, ctx: ctx, cancel: cancel,
+		window: wire.DefaultWindow,
+		socks:  make(map[sdk.Socket]*pluginSocket),
+		calls:  make(map[uint64]context.CancelFunc),
+		done:   make(chan struct{}),
+	}
+}
+
+// Open implements the gRPC service: it opens the driver.
+func (s *server) Open(ctx context.Context, req *wire.OpenRequest) (*wire.OpenResponse, error) {
+	s.mu.Lock()
+	if s.opened || s.closed {
+		s.mu.Unlock()
+		return &wire.OpenResponse{Status: wireStatus(sdk.Errorf(sdk.ErrBadArgument, "open: this driver process was opened already"))}, nil
+	}
+	s.opened = true
+	if req.Window > 0 {
+		s.window = int64(req.Window)
+	}
+	s.mu.Unlock()
+	settings := sdk.Settings(req.Settings)
+	if settings == nil {
+		settings = sdk.Settings{}
+	}
+	info, err := s.driver.Open(ctx, sdk.OpenRequest{
+		Interface: req.Interface,
+		Settings:  settings,
+		Events:    pluginEvents{s},
+		Logger:    s.logger,
+	})
+	if err != nil {
+		return &wire.OpenResponse{Status: wireStatus(err)}, nil
+	}
+	return &wire.OpenResponse{
+		Name: info.Name, Version: info.Version, Device: info.Device,
+		CanListen: info.CanListen, MaxListeners: uint32(info.MaxListeners),
+		MaxSockets: uint32(info.MaxSockets), MaxWrite: uint32(info.MaxWrite),
+		CanHalfClose: info.CanHalfClose,
+	}, nil
+}
+
+// Close implements the gRPC service.
+func (s *server) Close(ctx context.Context, _ *wire.Empty) (*wire.Status, error) {
+	return wireStatus(s.closeDriver(ctx)), nil
+}
+
+// closeDriver closes the driver once. Waiting Receiveds and writes end
+// first, so that none stays blocked on a host that will not answer.
+func (s *server) closeDriver(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.done)
+	opened := s.opened
+	s.mu.Unlock()
+	s.cancel()
+	var err error
+	if opened {
+		err = s.driver.Close(ctx)
+	}
+	waited := make(chan struct{})
+	go func() { s.work.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-ctx.Done():
+		s.logger.Warn("closing with a driver call still running")
+	}
+	return err
+}
+
+// OpenData implements the gRPC service: the data path is a Unix socket in
+// a fresh directory, for one connection that must present the token.
+func (s *server) OpenData(ctx context.Context, _ *wire.Empty) (*wire.DataChannel, error) {
+	s.mu.Lock()
+	if s.dataOpened || s.closed {
+		s.mu.Unlock()
+		return &wire.DataChannel{Status: wireStatus(sdk.Errorf(sdk.ErrBadArgument, "open data: the data path is open already"))}, nil
+	}
+	s.dataOpened = true
+	s.mu.Unlock()
+	dir, err := os.MkdirTemp(os.Getenv(plugin.EnvUnixSocketDir), "ifsock-data-")
+	if err != nil {
+		return &wire.DataChannel{Status: wireStatus(sdk.Errorf(sdk.ErrInternal, "open data: %w", err))}, nil
+	}
+	path := filepath.Join(dir, "d")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		os.RemoveAll(dir)
+		return &wire.DataChannel{Status: wireStatus(sdk.Errorf(sdk.ErrInternal, "open data: %w", err))}, nil
+	}
+	token := make([]byte, tokenSize)
+	_, _ = rand.Read(token)
+	go s.serveData(l, dir, token)
+	return &wire.DataChannel{Path: path, Token: token}, nil
+}
+
+const tokenSize = 16
+
+// dataAcceptTimeout bounds how long the plugin waits for the host to dial
+// the data path it asked for.
+const dataAcceptTimeout = 10 * time.Second
+
+// serveData accepts the host's data connection and reads it until the host
+// goes away or the driver closes; then the driver closes.
+func (s *server) serveData(l *net.UnixListener, dir string, token []byte) {
+	_ = l.SetDeadline(time.Now().Add(dataAcceptTimeout))
+	conn, err := l.Accept()
+	l.Close()
+	os.RemoveAll(dir)
+	if err != nil {
+		s.logger.Error("the host did not open the data path", "error", err)
+		_ = s.closeDriver(context.Background())
+		return
+	}
+	defer conn.Close()
+	got := make([]byte, tokenSize)
+	if _, err := io.ReadFull(conn, got); err != nil || subtle.ConstantTimeCompare(got, token) != 1 {
+		s.logger.Error("data path: bad or missing token; closing", "error", err)
+		_ = s.closeDriver(context.Background())
+		return
+	}
+	s.mu.Lock()
+	s.out = newBatchWriter(conn, func(error) { conn.Close() })
+	s.mu.Unlock()
+	go func() {
+		// The driver closed (by the host's Close, or Serve ending): end the
+		// session, which ends the reader below.
+		<-s.done
+		conn.Close()
+	}()
+	fr := newFrameReader(conn)
+	for {
+		if err := s.readFrame(fr); err != nil {
+			if err != io.EOF {
+				s.logger.Debug("data path ended", "error", err)
+			}
+			break
+		}
+	}
+	_ = s.closeDriver(context.Background())
+}
+
+// readFrame reads and runs one frame from the host.
+func (s *server) readFrame(fr *frameReader) error {
+	h, err := fr.next()
+	if err != nil {
+		return err
+	}
+	id := sdk.Socket(h.id)
+	if h.typ == fWrite {
+		var op writeOp
+		if h.n >= pooledFrom {
+			op.buf = chunkPool.Get().(*[]byte)
+			op.data, err = fr.payload(h, *op.buf)
+		} else {
+			op.data, err = fr.payload(h, make([]byte, h.n))
+		}
+		if err != nil {
+			return err
+		}
+		op.kind = opWrite
+		s.queue(id, op)
+		return nil
+	}
+	p, err := fr.small(h)
+	if err != nil {
+		return err
+	}
+	switch h.typ {
+	case fCloseWrite:
+		s.queue(id, writeOp{kind: opCloseWrite})
+	case fClose:
+		s.closeSocket(id)
+	case fCredit:
+		n := int64(p.u32())
+		s.mu.Lock()
+		if ps := s.socks[id]; ps != nil {
+			ps.avail += n
+			select {
+			case ps.wake <- struct{}{}:
+			default:
+			}
+		}
+		s.mu.Unlock()
+	case fCall:
+		s.startCall(h.id, &p)
+	case fCancel:
+		s.mu.Lock()
+		if cancel := s.calls[h.id]; cancel != nil {
+			cancel()
+		}
+		s.mu.Unlock()
+	default:
+		return sdk.Errorf(sdk.ErrInternal, "protocol violation: the host sent a %v frame", h.typ)
+	}
+	if p.bad {
+		return sdk.Errorf(sdk.ErrInternal, "protocol violation: a short %v frame", h.typ)
+	}
+	return nil
+}
+
+// socketLocked returns the state of s, making it the first time s is seen;
+// nil once s ended.
+func (s *server) socketLocked(id sdk.Socket) *pluginSocket {
+	if ps := s.socks[id]; ps != nil {
+		return ps
+	}
+	if s.ended.has(uint64(id)) || s.closed {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	ps := &pluginSocket{id: id, avail: s.window, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
+	s.socks[id] = ps
+	return ps
+}
+
+// endLocked forgets s: a Received waiting for its credit returns ErrClosed
+// and later events of s are dropped. Its lane goes on, for a close.
+func (s *server) endLocked(ps *pluginSocket) {
+	if s.socks[ps.id] == ps {
+		delete(s.socks, ps.id)
+	}
+	s.ended.add(uint64(ps.id))
+	close(ps.wake)
+}
+
+// queue puts a write or half-close on its socket's lane; those of a socket
+// that ended are dropped.
+func (s *server) queue(id sdk.Socket, op writeOp) {
+	s.mu.Lock()
+	ps := s.socks[id]
+	s.mu.Unlock()
+	if ps == nil || !ps.ops.push(op, &s.work, func(op writeOp) bool { return s.write(ps, op) }) {
+		op.release()
+	}
+}
+
+// closeSocket ends s at once for events, and closes it in the driver after
+// its queued writes, within linger.
+func (s *server) closeSocket(id sdk.Socket) {
+	s.mu.Lock()
+	ps := s.socks[id]
+	if ps != nil {
+		s.endLocked(ps)
+	}
+	s.mu.Unlock()
+	if ps == nil {
+		return
+	}
+	timer := time.AfterFunc(linger, ps.cancel)
+	if !ps.ops.push(writeOp{kind: opClose}, &s.work, func(op writeOp) bool { return s.write(ps, op) }) {
+		timer.Stop()
+	}
+}
+
+func (op writeOp) release() {
+	if op.buf != nil {
+		chunkPool.Put(op.buf)
+	}
+}
+
+// write runs one of a socket's operations on its lane; false stops the
+// lane. Send credit goes back to the host a quarter window at a time: the
+// host can never be short of credit while the lane is idle (it then has at
+// least three quarters of its window).
+func (s *server) write(ps *pluginSocket, op writeOp) bool {
+	defer op.release()
+	switch op.kind {
+	case opWrite:
+		if ps.failed {
+			return true
+		}
+		if err := s.driver.Send(ps.ctx, ps.id, op.data); err != nil {
+			ps.failed = true
+			s.report(fFailed, ps.id, putStatus(nil, err))
+			return true
+		}
+		ps.taken += int64(len(op.data))
+		if ps.taken >= sendWindow/4 {
+			s.report(fTaken, ps.id, putU32(nil, uint32(ps.taken)))
+			ps.taken = 0
+		}
+	case opCloseWrite:
+		if ps.failed {
+			return true
+		}
+		if err := s.driver.CloseWrite(ps.ctx, ps.id); err != nil {
+			ps.failed = true
+			s.report(fFailed, ps.id, putStatus(nil, err))
+		}
+	case opClose:
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.driver.CloseSocket(ctx, ps.id); err != nil {
+			s.logger.Debug("close", "socket", ps.id, "error", err)
+		}
+		ps.cancel()
+		return false
+	}
+	return true
+}
+
+// report sends a frame about a socket to the host.
+func (s *server) report(typ frameType, id sdk.Socket, payload []byte) {
+	s.mu.Lock()
+	out := s.out
+	if out != nil {
+		out.put(typ, uint64(id), payload, nil)
+	}
+	s.mu.Unlock()
+	if out != nil {
+		out.kick()
+	}
+}
+
+// startCall runs a host's call on a goroutine of its own (a connect may
+// take a while) and replies with its result.
+func (s *server) startCall(id uint64, p *fields) {
+	op := p.u8()
+	var host string
+	var port int
+	var sock sdk.Socket
+	switch op {
+	case opConnect:
+		host, port = p.str(), int(p.u16())
+	case opListen:
+		port = int(p.u16())
+	case opPeer:
+		sock = sdk.Socket(p.u64())
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	s.calls[id] = cancel
+	s.work.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.work.Done()
+		defer cancel()
+		var err error
+		var peer netip.AddrPort
+		switch op {
+		case opConnect:
+			sock, err = s.driver.Connect(ctx, sdk.ConnectRequest{Host: host, Port: port})
+			if err == nil {
+				peer, _ = s.driver.Peer(ctx, sock)
+			}
+		case opListen:
+			sock, err = s.driver.Listen(ctx, sdk.ListenRequest{Port: port})
+		case opPeer:
+			peer, err = s.driver.Peer(ctx, sock)
+		default:
+			err = sdk.Errorf(sdk.ErrBadArgument, "call: unknown operation %d", op)
+		}
+		s.mu.Lock()
+		delete(s.calls, id)
+		if err == nil && op != opPeer {
+			s.socketLocked(sock)
+		}
+		reply := putAddrPort(putU64(putStatus(nil, err), uint64(sock)), peer)
+		if s.out != nil {
+			s.out.put(fReply, id, reply, nil)
+		}
+		s.mu.Unlock()
+		s.out.kick()
+	}()
+}
+
+// pluginEvents is the driver's sdk.Events: each event becomes a frame to
+// the host, written by whoever raises it when no one else is writing.
+type pluginEvents struct{ s *server }
+
+// Accepted implements sdk.Events.
+func (e pluginEvents) Accepted(listener, sock sdk.Socket, peer netip.AddrPort) {
+	s := e.s
+	s.mu.Lock()
+	if s.socketLocked(sock) == nil || s.out == nil {
+		s.mu.Unlock()
+		return
+	}
+	s.out.put(fAccepted, uint64(sock), putAddrPort(putU64(nil, uint64(listener)), peer), nil)
+	s.mu.Unlock()
+	s.out.kick()
+}
+
+// Received implements sdk.Events: the data goes out in chunks as the
+// socket's credit allows, without a copy (Received owns data).
+func (e pluginEvents) Received(sock sdk.Socket, data []byte) error {
+	s := e.s
+	for len(data) > 0 {
+		s.mu.Lock()
+		ps := s.socketLocked(sock)
+		switch {
+		case s.closed:
+			s.mu.Unlock()
+			return sdk.Errorf(sdk.ErrClosed, "%v: the host is gone", sock)
+		case ps == nil:
+			s.mu.Unlock()
+			return sdk.Errorf(sdk.ErrClosed, "%v: closed by the host", sock)
+		case ps.avail <= 0 || s.out == nil:
+			s.mu.Unlock()
+			select {
+			case <-ps.wake:
+			case <-s.done:
+			}
+			continue
+		}
+		n := int(min(int64(len(data)), ps.avail, wire.MaxChunk))
+		ps.avail -= int64(n)
+		s.out.put(fData, uint64(sock), nil, data[:n])
+		s.mu.Unlock()
+		s.out.kick()
+		data = data[n:]
+	}
+	return nil
+}
+
+// Finished implements sdk.Events.
+func (e pluginEvents) Finished(sock sdk.Socket) {
+	s := e.s
+	s.mu.Lock()
+	if s.socketLocked(sock) == nil || s.out == nil {
+		s.mu.Unlock()
+		return
+	}
+	s.out.put(fFinished, uint64(sock), nil, nil)
+	s.mu.Unlock()
+	s.out.kick()
+}
+
+// Dropped implements sdk.Events: the socket ends here too, and its queued
+// writes are dropped.
+func (e pluginEvents) Dropped(sock sdk.Socket, reason error) {
+	if reason == nil {
+		reason = sdk.ErrPeerClosed
+	}
+	s := e.s
+	s.mu.Lock()
+	ps := s.socketLocked(sock)
+	if ps == nil || s.out == nil {
+		s.mu.Unlock()
+		return
+	}
+	s.endLocked(ps)
+	s.out.put(fDropped, uint64(sock), putStatus(nil, reason), nil)
+	s.mu.Unlock()
+	ps.ops.stop()
+	ps.cancel()
+	s.out.kick()
+}
+
+// wireStatus encodes an error for the gRPC replies.
+func wireStatus(err error) *wire.Status {
+	if err == nil {
+		return nil
+	}
+	return &wire.Status{Code: string(sdk.CodeOf(err)), Message: err.Error()}
+}
