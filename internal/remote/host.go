@@ -76,7 +76,7 @@ type Driver struct {
 
 	out     *batchWriter // nil until the data path is up
 	conn    net.Conn
-	loops   sync.WaitGroup // the data path's reader, and the reaper
+	loops   sync.WaitGroup // the data path's readers (see relay), and the reaper
 	runners sync.WaitGroup // lanes delivering events
 }
 
@@ -91,7 +91,8 @@ const (
 type hostSocket struct {
 	id       sdk.Socket
 	events   lane[event]
-	consumed int64 // data delivered since the last credit; the lane's alone
+	deliver  func(event) bool // runs one event of the lane (Driver.deliver)
+	consumed int64            // data delivered since the last credit; the lane's alone
 
 	listener bool
 	peer     netip.AddrPort
@@ -178,8 +179,7 @@ func (d *Driver) Open(ctx context.Context, req sdk.OpenRequest) (sdk.Info, error
 	d.conn = conn
 	d.out = newBatchWriter(conn, func(err error) { d.die(err) })
 	d.mu.Unlock()
-	d.loops.Add(1)
-	go d.read(newFrameReader(conn))
+	d.read(newFrameReader(conn))
 
 	resp, err := d.client.Open(ctx, &wire.OpenRequest{Interface: req.Interface, Settings: req.Settings, Window: uint32(d.window)})
 	if err != nil {
@@ -322,6 +322,7 @@ func (d *Driver) newSocketLocked(s sdk.Socket) *hostSocket {
 		return nil
 	}
 	h := &hostSocket{id: s, avail: sendWindow}
+	h.deliver = func(e event) bool { return d.deliver(h, e) }
 	d.socks[s] = h
 	return h
 }
@@ -521,9 +522,10 @@ func (d *Driver) Close(ctx context.Context) error {
 		}
 	}
 	d.die(nil)
-	d.loops.Wait()
+	// A reader or a lane may be running a callback that called Close: wait
+	// for them only as long as ctx allows.
 	waited := make(chan struct{})
-	go func() { d.runners.Wait(); close(waited) }()
+	go func() { d.loops.Wait(); d.runners.Wait(); close(waited) }()
 	select {
 	case <-waited:
 	case <-ctx.Done():

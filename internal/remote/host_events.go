@@ -4,52 +4,46 @@ import (
 	"ifsock/sdk"
 )
 
-// read reads the data path until it breaks and dispatches each frame. A
-// broken data path means the plugin died (or the driver is closing). A
-// plugin that breaks the protocol is taken for dead: the session ends and
-// the plugin is restarted, so a buggy plugin cannot make the host wait or
-// grow without bound.
+// read starts reading the data path: a relay of reader goroutines, which
+// deliver an event inline when its socket has nothing queued. The data path
+// breaking means the plugin died (or the driver is closing). A plugin that
+// breaks the protocol is taken for dead too: the session ends and the
+// plugin is restarted, so a buggy plugin cannot make the host wait or grow
+// without bound.
 func (d *Driver) read(fr *frameReader) {
-	defer d.loops.Done()
-	for {
-		err := d.readFrame(fr)
-		if err != nil {
-			d.die(err)
-			return
-		}
-	}
+	r := &relay{wg: &d.loops, read: func() (func(), error) { return d.readFrame(fr) }, onEnd: d.die}
+	r.start()
 }
 
-func (d *Driver) readFrame(fr *frameReader) error {
+func (d *Driver) readFrame(fr *frameReader) (inline func(), err error) {
 	h, err := fr.next()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if h.typ == fData {
 		// The bytes go to the application, which owns them: a buffer each.
 		data, err := fr.payload(h, make([]byte, h.n))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if h.n == 0 {
-			return sdk.Errorf(sdk.ErrInternal, "protocol violation: empty data for socket %d", h.id)
+			return nil, sdk.Errorf(sdk.ErrInternal, "protocol violation: empty data for socket %d", h.id)
 		}
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		hs, err := d.announcedLocked(h.id)
 		if hs == nil || err != nil {
-			return err
+			return nil, err
 		}
 		hs.queued += int64(len(data))
 		if hs.queued > d.window {
-			return sdk.Errorf(sdk.ErrInternal, "protocol violation: %v has %d bytes queued, beyond its %d-byte credit", hs.id, hs.queued, d.window)
+			return nil, sdk.Errorf(sdk.ErrInternal, "protocol violation: %v has %d bytes queued, beyond its %d-byte credit", hs.id, hs.queued, d.window)
 		}
-		d.pushLocked(hs, event{kind: evData, data: data})
-		return nil
+		return d.postLocked(hs, event{kind: evData, data: data}), nil
 	}
 	p, err := fr.small(h)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -61,16 +55,16 @@ func (d *Driver) readFrame(fr *frameReader) error {
 		listener, peer := sdk.Socket(p.u64()), p.addrPort()
 		hs, err := d.announcedLocked(h.id)
 		if hs == nil || err != nil {
-			return err
+			return nil, err
 		}
 		hs.peer = peer
-		d.pushLocked(hs, event{kind: evAccepted, listener: listener, peer: peer})
+		inline = d.postLocked(hs, event{kind: evAccepted, listener: listener, peer: peer})
 	case fFinished:
 		hs, err := d.announcedLocked(h.id)
 		if hs == nil || err != nil {
-			return err
+			return nil, err
 		}
-		d.pushLocked(hs, event{kind: evFinished})
+		inline = d.postLocked(hs, event{kind: evFinished})
 	case fDropped:
 		reason := p.status()
 		if reason == nil {
@@ -78,16 +72,16 @@ func (d *Driver) readFrame(fr *frameReader) error {
 		}
 		hs, err := d.announcedLocked(h.id)
 		if hs == nil || err != nil {
-			return err
+			return nil, err
 		}
 		d.endLocked(hs, sdk.Errorf(sdk.ErrClosed, "send on %v: the socket was dropped (%v)", s, reason))
-		d.pushLocked(hs, event{kind: evDropped, reason: reason})
+		inline = d.postLocked(hs, event{kind: evDropped, reason: reason})
 	case fTaken:
 		n := int64(p.u32())
 		if hs := d.socks[s]; hs != nil {
 			hs.avail += n
 			if hs.avail > sendWindow {
-				return sdk.Errorf(sdk.ErrInternal, "protocol violation: %v was given %d bytes of send credit, more than its window", s, hs.avail)
+				return nil, sdk.Errorf(sdk.ErrInternal, "protocol violation: %v was given %d bytes of send credit, more than its window", s, hs.avail)
 			}
 			d.wakeLocked(hs)
 		}
@@ -98,12 +92,12 @@ func (d *Driver) readFrame(fr *frameReader) error {
 			d.wakeLocked(hs)
 		}
 	default:
-		return sdk.Errorf(sdk.ErrInternal, "protocol violation: the plugin sent a %v frame", h.typ)
+		return nil, sdk.Errorf(sdk.ErrInternal, "protocol violation: the plugin sent a %v frame", h.typ)
 	}
 	if p.bad {
-		return sdk.Errorf(sdk.ErrInternal, "protocol violation: a short %v frame", h.typ)
+		return nil, sdk.Errorf(sdk.ErrInternal, "protocol violation: a short %v frame", h.typ)
 	}
-	return nil
+	return inline, nil
 }
 
 // announcedLocked returns the state of a socket an event names, making it
@@ -161,7 +155,17 @@ func (d *Driver) wakeLocked(hs *hostSocket) {
 
 // pushLocked queues an event on the socket's lane.
 func (d *Driver) pushLocked(hs *hostSocket, e event) {
-	hs.events.push(e, &d.runners, func(e event) bool { return d.deliver(hs, e) })
+	hs.events.push(e, &d.runners, hs.deliver)
+}
+
+// postLocked queues an event, or, when the socket's lane is idle, returns
+// the work of delivering it for the reader to run inline (see relay).
+func (d *Driver) postLocked(hs *hostSocket, e event) (inline func()) {
+	if !hs.events.claim() {
+		d.pushLocked(hs, e)
+		return nil
+	}
+	return func() { hs.events.release(hs.deliver(e), &d.runners, hs.deliver) }
 }
 
 // deliver hands one event to the host's Events; false stops the lane. It

@@ -57,6 +57,36 @@ func (l *lane[T]) loop(wg *sync.WaitGroup, run func(T) bool) {
 	}
 }
 
+// claim marks an idle lane (nothing queued, nothing running) as running for
+// the caller, who then runs one item itself and calls release. It reports
+// false when the item must be pushed instead.
+func (l *lane[T]) claim() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.running || l.stopped || len(l.items) > 0 {
+		return false
+	}
+	l.running = true
+	return true
+}
+
+// release ends a claim: ok is what run returned for the item. Items queued
+// meanwhile get the lane's goroutine.
+func (l *lane[T]) release(ok bool, wg *sync.WaitGroup, run func(T) bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !ok {
+		l.stopped = true
+		l.items = nil
+	}
+	if len(l.items) > 0 && !l.stopped {
+		wg.Add(1)
+		go l.loop(wg, run)
+		return
+	}
+	l.running = false
+}
+
 // stop drops the queued items and every later one; an item being run
 // finishes.
 func (l *lane[T]) stop() {

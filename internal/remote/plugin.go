@@ -54,11 +54,13 @@ type pluginSocket struct {
 	avail int64         // receive credit left
 	wake  chan struct{} // one slot: credit came or the socket ended
 	ops   lane[writeOp]
+	write func(writeOp) bool // runs one operation of the lane (server.write)
 
 	ctx    context.Context // ends a blocked write when the socket closes
 	cancel context.CancelFunc
-	taken  int64 // bytes the driver took since the last fTaken
-	failed bool  // a write failed: the rest are dropped
+	linger *time.Timer // set before the close is queued: ends queued writes
+	taken  int64       // bytes the driver took since the last fTaken
+	failed bool        // a write failed: the rest are dropped
 }
 
 type writeKind uint8
@@ -224,22 +226,25 @@ func (s *server) serveData(l *net.UnixListener, dir string, token []byte) {
 		conn.Close()
 	}()
 	fr := newFrameReader(conn)
-	for {
-		if err := s.readFrame(fr); err != nil {
-			if err != io.EOF {
-				s.logger.Debug("data path ended", "error", err)
-			}
-			break
+	var readers sync.WaitGroup
+	ended := make(chan struct{})
+	r := &relay{wg: &readers, read: func() (func(), error) { return s.readFrame(fr) }, onEnd: func(err error) {
+		if err != io.EOF {
+			s.logger.Debug("data path ended", "error", err)
 		}
-	}
+		close(ended)
+	}}
+	r.start()
+	<-ended
 	_ = s.closeDriver(context.Background())
 }
 
-// readFrame reads and runs one frame from the host.
-func (s *server) readFrame(fr *frameReader) error {
+// readFrame reads one frame from the host and runs it, or returns the work
+// it brings for the reader to run inline (see relay).
+func (s *server) readFrame(fr *frameReader) (inline func(), err error) {
 	h, err := fr.next()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	id := sdk.Socket(h.id)
 	if h.typ == fWrite {
@@ -251,21 +256,20 @@ func (s *server) readFrame(fr *frameReader) error {
 			op.data, err = fr.payload(h, make([]byte, h.n))
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		op.kind = opWrite
-		s.queue(id, op)
-		return nil
+		return s.queue(id, op), nil
 	}
 	p, err := fr.small(h)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	switch h.typ {
 	case fCloseWrite:
-		s.queue(id, writeOp{kind: opCloseWrite})
+		inline = s.queue(id, writeOp{kind: opCloseWrite})
 	case fClose:
-		s.closeSocket(id)
+		inline = s.closeSocket(id)
 	case fCredit:
 		n := int64(p.u32())
 		s.mu.Lock()
@@ -286,12 +290,12 @@ func (s *server) readFrame(fr *frameReader) error {
 		}
 		s.mu.Unlock()
 	default:
-		return sdk.Errorf(sdk.ErrInternal, "protocol violation: the host sent a %v frame", h.typ)
+		return nil, sdk.Errorf(sdk.ErrInternal, "protocol violation: the host sent a %v frame", h.typ)
 	}
 	if p.bad {
-		return sdk.Errorf(sdk.ErrInternal, "protocol violation: a short %v frame", h.typ)
+		return nil, sdk.Errorf(sdk.ErrInternal, "protocol violation: a short %v frame", h.typ)
 	}
-	return nil
+	return inline, nil
 }
 
 // socketLocked returns the state of s, making it the first time s is seen;
@@ -305,6 +309,7 @@ func (s *server) socketLocked(id sdk.Socket) *pluginSocket {
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	ps := &pluginSocket{id: id, avail: s.window, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
+	ps.write = func(op writeOp) bool { return s.write(ps, op) }
 	s.socks[id] = ps
 	return ps
 }
@@ -319,20 +324,31 @@ func (s *server) endLocked(ps *pluginSocket) {
 	close(ps.wake)
 }
 
-// queue puts a write or half-close on its socket's lane; those of a socket
+// queue puts a write or half-close on its socket's lane, or returns the
+// work for the reader to run inline when the lane is idle; those of a socket
 // that ended are dropped.
-func (s *server) queue(id sdk.Socket, op writeOp) {
+func (s *server) queue(id sdk.Socket, op writeOp) (inline func()) {
 	s.mu.Lock()
 	ps := s.socks[id]
 	s.mu.Unlock()
-	if ps == nil || !ps.ops.push(op, &s.work, func(op writeOp) bool { return s.write(ps, op) }) {
+	return s.post(ps, op)
+}
+
+func (s *server) post(ps *pluginSocket, op writeOp) (inline func()) {
+	switch {
+	case ps == nil:
+		op.release()
+	case ps.ops.claim():
+		return func() { ps.ops.release(ps.write(op), &s.work, ps.write) }
+	case !ps.ops.push(op, &s.work, ps.write):
 		op.release()
 	}
+	return nil
 }
 
 // closeSocket ends s at once for events, and closes it in the driver after
 // its queued writes, within linger.
-func (s *server) closeSocket(id sdk.Socket) {
+func (s *server) closeSocket(id sdk.Socket) (inline func()) {
 	s.mu.Lock()
 	ps := s.socks[id]
 	if ps != nil {
@@ -340,12 +356,10 @@ func (s *server) closeSocket(id sdk.Socket) {
 	}
 	s.mu.Unlock()
 	if ps == nil {
-		return
+		return nil
 	}
-	timer := time.AfterFunc(linger, ps.cancel)
-	if !ps.ops.push(writeOp{kind: opClose}, &s.work, func(op writeOp) bool { return s.write(ps, op) }) {
-		timer.Stop()
-	}
+	ps.linger = time.AfterFunc(linger, ps.cancel)
+	return s.post(ps, writeOp{kind: opClose})
 }
 
 func (op writeOp) release() {
@@ -384,6 +398,7 @@ func (s *server) write(ps *pluginSocket, op writeOp) bool {
 			s.report(fFailed, ps.id, putStatus(nil, err))
 		}
 	case opClose:
+		ps.linger.Stop()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := s.driver.CloseSocket(ctx, ps.id); err != nil {
