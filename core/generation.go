@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"ifsock/internal/idset"
 	"ifsock/internal/remote"
 	"ifsock/sdk"
 )
@@ -23,7 +24,7 @@ type generation struct {
 	mu      sync.Mutex
 	sockets map[sdk.Socket]*Socket
 	pending map[sdk.Socket]chan struct{} // events waiting for Connect/Listen to return
-	gone    map[sdk.Socket]struct{}
+	gone    idset.Set                    // sockets closed or dropped: later events are ignored
 	closed  bool
 	done    chan struct{}
 }
@@ -53,7 +54,6 @@ func newGeneration(i *Interface, d sdk.Driver, proc *remote.Driver) *generation 
 		proc:    proc,
 		sockets: make(map[sdk.Socket]*Socket),
 		pending: make(map[sdk.Socket]chan struct{}),
-		gone:    make(map[sdk.Socket]struct{}),
 		done:    make(chan struct{}),
 	}
 }
@@ -79,10 +79,7 @@ func (g *generation) forget(id sdk.Socket) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	delete(g.sockets, id)
-	if len(g.gone) >= 1<<16 {
-		clear(g.gone)
-	}
-	g.gone[id] = struct{}{}
+	g.gone.Add(uint64(id))
 }
 
 // lookup returns the Socket of id, waiting for it to be registered when the
@@ -94,7 +91,7 @@ func (g *generation) lookup(id sdk.Socket) *Socket {
 		g.mu.Unlock()
 		return s
 	}
-	if _, gone := g.gone[id]; gone || g.closed {
+	if g.gone.Has(uint64(id)) || g.closed {
 		g.mu.Unlock()
 		return nil
 	}

@@ -36,6 +36,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"ifsock/internal/idset"
 	"ifsock/internal/wire"
 	"ifsock/sdk"
 )
@@ -70,7 +71,7 @@ type Driver struct {
 	crashed  bool // dead because the plugin went away, not closed here
 	deadCh   chan struct{}
 	socks    map[sdk.Socket]*hostSocket
-	ended    idSet // sockets closed or dropped: late frames are ignored
+	ended    idset.Set // sockets closed or dropped: late frames are ignored
 	calls    map[uint64]*call
 	nextCall uint64
 
@@ -226,11 +227,11 @@ func (d *Driver) openData(ctx context.Context) (net.Conn, error) {
 func (d *Driver) usableLocked() error {
 	switch {
 	case d.state == stateNew:
-		return sdk.ErrNotOpen
+		return sdk.Errorf(sdk.ErrNotOpen, "the driver was not opened yet")
+	case d.state == stateClosed:
+		return sdk.Errorf(sdk.ErrNotOpen, "the driver is closed")
 	case d.dead:
 		return d.goneErrLocked("call")
-	case d.state != stateOpen:
-		return sdk.ErrNotOpen
 	}
 	return nil
 }
@@ -318,7 +319,7 @@ func (d *Driver) newSocketLocked(s sdk.Socket) *hostSocket {
 	if h := d.socks[s]; h != nil {
 		return h
 	}
-	if d.ended.has(uint64(s)) || d.dead {
+	if d.ended.Has(uint64(s)) || d.dead {
 		return nil
 	}
 	h := &hostSocket{id: s, avail: sendWindow}
@@ -333,7 +334,7 @@ func (d *Driver) endLocked(h *hostSocket, err error) {
 	if d.socks[h.id] == h {
 		delete(d.socks, h.id)
 	}
-	d.ended.add(uint64(h.id))
+	d.ended.Add(uint64(h.id))
 	if h.sendErr == nil {
 		h.sendErr = err
 	}

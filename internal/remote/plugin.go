@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 
+	"ifsock/internal/idset"
 	"ifsock/internal/wire"
 	"ifsock/sdk"
 )
@@ -37,7 +38,7 @@ type server struct {
 	mu         sync.Mutex
 	window     int64 // receive credit of a new socket
 	socks      map[sdk.Socket]*pluginSocket
-	ended      idSet
+	ended      idset.Set
 	calls      map[uint64]context.CancelFunc
 	out        *batchWriter // nil until the data path is up
 	opened     bool
@@ -304,7 +305,7 @@ func (s *server) socketLocked(id sdk.Socket) *pluginSocket {
 	if ps := s.socks[id]; ps != nil {
 		return ps
 	}
-	if s.ended.has(uint64(id)) || s.closed {
+	if s.ended.Has(uint64(id)) || s.closed {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
@@ -320,7 +321,7 @@ func (s *server) endLocked(ps *pluginSocket) {
 	if s.socks[ps.id] == ps {
 		delete(s.socks, ps.id)
 	}
-	s.ended.add(uint64(ps.id))
+	s.ended.Add(uint64(ps.id))
 	close(ps.wake)
 }
 
