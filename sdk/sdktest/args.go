@@ -11,9 +11,10 @@ import (
 )
 
 // testBadArguments: an empty host and ports outside 1-65535 are
-// ErrBadArgument; Send, Peer and CloseSocket on a socket that never existed
-// are ErrClosed; Send on a listener is ErrBadArgument and Peer of a listener
-// an error.
+// ErrBadArgument; Send, Peer, CloseSocket and CloseWrite on a socket that
+// never existed are ErrClosed (CloseWrite may be ErrUnsupported on a driver
+// that cannot half-close); Send on a listener is ErrBadArgument and Peer of
+// a listener an error.
 func testBadArguments(t *testing.T, x *subtest) {
 	e := x.open(x.s.h.Settings)
 	ctx, cancel := e.call()
@@ -52,6 +53,10 @@ func testBadArguments(t *testing.T, x *subtest) {
 		}
 		err = e.d.CloseSocket(ctx, id)
 		wantErr(t, fmt.Sprintf("CloseSocket(%v), a socket that never existed", id), err, sdk.ErrClosed)
+		err = e.d.CloseWrite(ctx, id)
+		if !errors.Is(err, sdk.ErrClosed) && !errors.Is(err, sdk.ErrBadArgument) && !(errors.Is(err, sdk.ErrUnsupported) && !e.info.CanHalfClose) {
+			t.Errorf("CloseWrite(%v), a socket that never existed = %v, want ErrClosed or ErrBadArgument", id, err)
+		}
 	}
 	if !e.info.CanListen {
 		return

@@ -26,6 +26,12 @@ var cases = []testCase{
 	{name: "LocalClose", fn: testLocalClose},
 	{name: "CloseInHandler", fn: testCloseInHandler},
 	{name: "CloseWithSocketsOpen", fn: testCloseWithSocketsOpen},
+	{name: "CloseDeliversSent", fn: testCloseDeliversSent},
+	// half-close (rule 11)
+	{name: "HalfClose/PeerFinishedStaysWritable", fn: testPeerFinishedStaysWritable},
+	{name: "HalfClose/EchoUntilFinished", fn: testEchoUntilFinished},
+	{name: "HalfClose/SendAfterCloseWrite", fn: testSendAfterCloseWrite},
+	{name: "HalfClose/Unsupported", fn: testCloseWriteUnsupported},
 	// sockets and listeners
 	{name: "PeerAddress", fn: testPeerAddress},
 	{name: "TwoListeners", fn: testTwoListeners},
@@ -40,4 +46,7 @@ var cases = []testCase{
 	// peers outside the driver
 	{name: "EchoServer", fn: testEchoServer},
 	{name: "Dial", fn: testDial},
+	{name: "HalfClose/EchoServer", fn: testHalfCloseEchoServer},
+	{name: "HalfClose/FromOutside", fn: testHalfCloseFromOutside},
+	{name: "HalfClose/ToOutside", fn: testHalfCloseToOutside},
 }

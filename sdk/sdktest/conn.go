@@ -17,6 +17,10 @@ const keepLimit = 16 << 20
 // driver's goroutine.
 type handler func(c *conn, data []byte)
 
+// finishedHandler is what the suite runs inside Finished for a socket, on
+// the driver's goroutine.
+type finishedHandler func(c *conn)
+
 // connKind says how a socket became known to the suite.
 type connKind int
 
@@ -40,19 +44,22 @@ type conn struct {
 	inflight atomic.Int32  // events of the socket running now
 
 	kind          connKind
-	seen          int            // events raised for it, of any kind
-	handler       handler        // run inside Received
-	listener      *conn          // the listener named by Accepted
-	accepted      netip.AddrPort // the peer given by Accepted
-	port          int            // a listener's port
-	queue         []*conn        // a listener's accepted sockets not yet taken by the subtest
-	chunks        [][]byte       // received data, as delivered
-	n             int            // received bytes
-	events        int            // Received calls
-	empty         int            // Received calls with no data
-	truncated     bool           // more than keepLimit bytes arrived: chunks is incomplete
+	seen          int             // events raised for it, of any kind
+	handler       handler         // run inside Received
+	onFinished    finishedHandler // run inside Finished
+	listener      *conn           // the listener named by Accepted
+	accepted      netip.AddrPort  // the peer given by Accepted
+	port          int             // a listener's port
+	queue         []*conn         // a listener's accepted sockets not yet taken by the subtest
+	chunks        [][]byte        // received data, as delivered
+	n             int             // received bytes
+	events        int             // Received calls
+	empty         int             // Received calls with no data
+	truncated     bool            // more than keepLimit bytes arrived: chunks is incomplete
+	finished      bool            // the peer finished sending (Finished)
 	dropped       bool
 	reason        error
+	wroteEnd      bool // CloseWrite returned nil: this side finished sending
 	closeCalled   bool // CloseSocket was called by the suite
 	closeReturned bool // ... and returned
 	changed       chan struct{}
@@ -74,8 +81,14 @@ func (c *conn) data() []byte {
 // describe sums up c for a failure message; recorder.mu must be held.
 func (c *conn) describe() string {
 	s := fmt.Sprintf("%v (%s): received %d bytes in %d events", c.id, c.kind, c.n, c.events)
+	if c.finished {
+		s += ", the peer finished"
+	}
 	if c.dropped {
 		s += fmt.Sprintf(", dropped: %v", c.reason)
+	}
+	if c.wroteEnd {
+		s += ", half-closed locally"
 	}
 	if c.closeCalled {
 		s += ", closed locally"

@@ -17,8 +17,7 @@ func testEcho(size int) func(t *testing.T, x *subtest) {
 		want := pattern(size, uint64(size))
 		e.mustSend(c, want)
 		compare(t, fmt.Sprintf("echo of %d bytes", size), e.awaitBytes(c, size), want)
-		n, _, _ := e.state(c)
-		if n != size {
+		if n := e.state(c).n; n != size {
 			t.Errorf("echo of %d bytes: received %d", size, n)
 		}
 	}

@@ -43,24 +43,38 @@
 // breaks: an event for a socket nobody announced, two events of one socket
 // running at once, Accepted after another event of its socket, anything
 // after Dropped or after a local CloseSocket returned, a second Dropped, any
-// event after Close returned. Received runs the subtest's handler
-// synchronously, so a handler that blocks really holds the driver back:
-// that is how flow control is tested.
+// event after Close returned, Received after Finished, a second Finished,
+// Finished from a driver whose Info.CanHalfClose is false. Received and
+// Finished run the subtest's handlers synchronously, so a handler that
+// blocks really holds the driver back (that is how flow control is tested),
+// and a handler may Send or CloseSocket from inside the event, as an
+// application does.
 //
 // The subtests cover: Open and Close (twice), ErrNotOpen before Open and
 // after Close, unknown settings, bad arguments, a canceled context, refused
 // connections; echoes of 1 B to 1 MiB compared byte for byte, 100 round
 // trips, a burst of 100 sends, a 1 MiB stream, sends from inside handlers
-// on both ends, concurrent Sends on one socket; a peer's close (its data
-// then exactly one Dropped(ErrPeerClosed)), a local close (no Dropped), a
-// close from inside a handler, Close with sockets open and data flowing;
-// peer addresses, two listeners, closing a listener, a port in use, IPv6;
-// the socket limit (ErrNoSockets, never a hang; a socket freed makes room),
-// 200 sockets opened and closed without leaking sockets or goroutines;
-// eight connections at once, and a blocked handler that holds back its own
-// peer (Send blocks until its ctx ends) but not another socket; and
-// connections to an echo server outside the driver and from outside into a
-// listener.
+// on both ends, concurrent Sends on one socket; a peer's close (its data,
+// then Finished where the driver can half-close, the socket staying open
+// until the host closes it, else exactly one Dropped(ErrPeerClosed)), a
+// local close (no event), a close from inside a handler, Close with sockets
+// open and data flowing, CloseSocket right after Sends still delivering
+// every byte of them; peer addresses, two listeners, closing a listener, a
+// port in use, IPv6; the socket limit (ErrNoSockets, never a hang; a socket
+// freed makes room), 200 sockets opened and closed without leaking sockets
+// or goroutines; eight connections at once, and a blocked handler that
+// holds back its own peer (Send blocks until its ctx ends) but not another
+// socket; and connections to an echo server outside the driver and from
+// outside into a listener.
+//
+// The HalfClose subtests check rule 11 where Info.CanHalfClose is true: a
+// socket whose peer finished stays writable; an echo that closes itself
+// from inside Finished returns a whole 4 MiB stream to a client that
+// half-closed; Send after CloseWrite and a second CloseWrite are ErrClosed;
+// and the same with peers outside the driver (the echo server, a dialled
+// connection half-closing, and the driver half-closing toward it). On a
+// driver that cannot half-close they skip, and HalfClose/Unsupported checks
+// that CloseWrite is ErrUnsupported and leaves the socket working.
 //
 // # Time
 //

@@ -39,6 +39,7 @@ func (x *subtest) open(settings sdk.Settings) *env {
 		x.t.Fatalf("Open with settings {%s}: %v", settings.Redacted(), err)
 	}
 	e.info = info
+	e.rec.setHalfClose(info.CanHalfClose)
 	e.checkInfo()
 	return e
 }
@@ -250,6 +251,35 @@ func (e *env) mustClose(c *conn) {
 	}
 }
 
+// closeWrite half-closes c (CloseWrite), recording it when it succeeds.
+func (e *env) closeWrite(c *conn) error {
+	ctx, cancel := e.call()
+	defer cancel()
+	err := e.d.CloseWrite(ctx, c.id)
+	if err == nil {
+		e.rec.mu.Lock()
+		c.wroteEnd = true
+		c.notify()
+		e.rec.mu.Unlock()
+	}
+	return err
+}
+
+func (e *env) mustCloseWrite(c *conn) {
+	e.t.Helper()
+	if err := e.closeWrite(c); err != nil {
+		e.t.Fatalf("CloseWrite(%v): %v", c, err)
+	}
+}
+
+// needHalfClose skips the subtest unless the driver can half-close.
+func (e *env) needHalfClose() {
+	e.t.Helper()
+	if !e.info.CanHalfClose {
+		e.t.Skip("the driver cannot half-close (Info.CanHalfClose is false)")
+	}
+}
+
 // peer returns Peer of c.
 func (e *env) peer(c *conn) (netip.AddrPort, error) {
 	ctx, cancel := e.call()
@@ -261,6 +291,14 @@ func (e *env) peer(c *conn) (netip.AddrPort, error) {
 func (e *env) setHandler(c *conn, h handler) {
 	e.rec.mu.Lock()
 	c.handler = h
+	e.rec.mu.Unlock()
+}
+
+// setFinishedHandler replaces what runs inside Finished of c (of the
+// sockets it accepts, for a listener).
+func (e *env) setFinishedHandler(c *conn, h finishedHandler) {
+	e.rec.mu.Lock()
+	c.onFinished = h
 	e.rec.mu.Unlock()
 }
 
@@ -298,12 +336,19 @@ func (e *env) await(c *conn, what string, cond func(c *conn) bool) {
 // awaitBytes waits for c to have received n bytes and returns them.
 func (e *env) awaitBytes(c *conn, n int) []byte {
 	e.t.Helper()
-	e.await(c, fmt.Sprintf("%d received bytes", n), func(c *conn) bool { return c.n >= n || c.dropped })
+	e.await(c, fmt.Sprintf("%d received bytes", n), func(c *conn) bool { return c.n >= n || c.dropped || c.finished })
 	e.rec.mu.Lock()
 	defer e.rec.mu.Unlock()
 	if c.n < n {
 		e.t.Fatalf("%s before %d bytes arrived", c.describe(), n)
 	}
+	return c.data()
+}
+
+// received returns what c received so far.
+func (e *env) received(c *conn) []byte {
+	e.rec.mu.Lock()
+	defer e.rec.mu.Unlock()
 	return c.data()
 }
 
@@ -314,6 +359,37 @@ func (e *env) awaitDrop(c *conn) error {
 	e.rec.mu.Lock()
 	defer e.rec.mu.Unlock()
 	return c.reason
+}
+
+// awaitFinished waits for c's Finished; a Dropped instead fails the
+// subtest.
+func (e *env) awaitFinished(c *conn) {
+	e.t.Helper()
+	e.await(c, "Finished", func(c *conn) bool { return c.finished || c.dropped })
+	e.rec.mu.Lock()
+	defer e.rec.mu.Unlock()
+	if !c.finished {
+		e.t.Fatalf("%s: want Finished (the peer finished sending in order; Info.CanHalfClose is true), not a Dropped", c.describe())
+	}
+}
+
+// awaitPeerEnd waits for what follows a peer's orderly close (its
+// CloseSocket or CloseWrite) on c, by capability (rule 11): Finished on a
+// driver that can half-close, then c is still open; otherwise
+// Dropped(ErrPeerClosed). what names the peer's close in messages. It
+// reports whether c is still open.
+func (e *env) awaitPeerEnd(c *conn, what string) (open bool) {
+	e.t.Helper()
+	if e.info.CanHalfClose {
+		e.awaitFinished(c)
+		if st := e.state(c); st.dropped {
+			e.t.Errorf("%s: Dropped(%v) after Finished: a socket whose peer finished stays open until the host closes it", what, st.reason)
+			return false
+		}
+		return true
+	}
+	wantErr(e.t, "Dropped reason "+what, e.awaitDrop(c), sdk.ErrPeerClosed)
+	return false
 }
 
 // accept waits for the next socket l accepted.
@@ -327,9 +403,17 @@ func (e *env) accept(l *conn) *conn {
 	return a
 }
 
+// snapshot is what the recorder knows of a socket at one moment.
+type snapshot struct {
+	n        int   // bytes received
+	finished bool  // the peer finished sending
+	dropped  bool  // Dropped came
+	reason   error // ... with this reason
+}
+
 // state returns a snapshot of what the recorder knows of c.
-func (e *env) state(c *conn) (n int, dropped bool, reason error) {
+func (e *env) state(c *conn) snapshot {
 	e.rec.mu.Lock()
 	defer e.rec.mu.Unlock()
-	return c.n, c.dropped, c.reason
+	return snapshot{n: c.n, finished: c.finished, dropped: c.dropped, reason: c.reason}
 }

@@ -1,6 +1,7 @@
 package sdktest
 
 import (
+	"math"
 	"math/rand/v2"
 	"net"
 	"runtime/debug"
@@ -31,9 +32,13 @@ type Harness struct {
 	// ports from a range itself, trying another when one is in use.
 	FreePort func(t testing.TB) int
 	// EchoServer optionally starts an echo server outside the driver that
-	// Connect can reach, and returns its host and port.
+	// Connect can reach, and returns its host and port. It echoes every
+	// byte until it reads the end of the stream (the driver's CloseWrite,
+	// or its close), then closes the connection: io.Copy then Close.
 	EchoServer func(t testing.TB) (host string, port int)
 	// Dial optionally connects from outside to a port the driver listens on.
+	// A connection with a CloseWrite method (*net.TCPConn has one) also
+	// runs the half-close subtests from outside.
 	Dial func(t testing.TB, port int) (net.Conn, error)
 	// Slow scales every time limit of the suite, for slow drivers (an
 	// ESP8266 at a low baud rate); 0 means 1.
@@ -81,6 +86,16 @@ type suite struct {
 
 // scale multiplies a base time limit by Harness.Slow.
 func (s *suite) scale(d time.Duration) time.Duration { return time.Duration(float64(d) * s.slow) }
+
+// bulk scales a bulk transfer of n bytes down for slow drivers (Slow above
+// 1: an ESP8266 through a UART), keeping the subtest within its budget:
+// what a subtest checks does not depend on the size.
+func (s *suite) bulk(n int) int {
+	if s.slow <= 1 {
+		return n
+	}
+	return max(n/int(math.Ceil(2*s.slow)), 1<<10)
+}
 
 // port returns a port to listen on.
 func (s *suite) port(t testing.TB) int {

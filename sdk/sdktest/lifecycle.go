@@ -23,7 +23,8 @@ func testOpenClose(t *testing.T, x *subtest) {
 }
 
 // testNotOpen: every call before Open and after Close fails with
-// ErrNotOpen.
+// ErrNotOpen (CloseWrite may be ErrUnsupported on a driver that cannot
+// half-close).
 func testNotOpen(t *testing.T, x *subtest) {
 	e := x.unopened()
 	notOpen(t, e, "before Open")
@@ -57,6 +58,11 @@ func notOpen(t *testing.T, e *env, when string) {
 	wantErr(t, "Peer "+when, err, sdk.ErrNotOpen)
 	err = e.d.CloseSocket(ctx, 1)
 	wantErr(t, "CloseSocket "+when, err, sdk.ErrNotOpen)
+	// A driver that never half-closes may answer ErrUnsupported first.
+	err = e.d.CloseWrite(ctx, 1)
+	if !errors.Is(err, sdk.ErrNotOpen) && !(errors.Is(err, sdk.ErrUnsupported) && !e.info.CanHalfClose) {
+		t.Errorf("CloseWrite %s = %v, want %s (errors.Is)", when, err, kindName(sdk.ErrNotOpen))
+	}
 }
 
 // testUnknownSetting: Open rejects a setting it does not know with

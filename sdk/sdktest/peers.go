@@ -33,10 +33,20 @@ func (e *env) echoErr() (*conn, error) {
 	e.t.Helper()
 	h := e.x.s.h
 	// A driver with one listener that already serves pair cannot have an
-	// echo listener too: then the harness's echo server is the peer.
+	// echo listener too: then the harness's echo server is the peer, or
+	// without one a connection to pair's listener that echoes.
 	oneListenerTaken := e.info.MaxListeners == 1 && e.pairL != nil && e.echoL == nil
 	switch {
-	case e.canSelf() && !(oneListenerTaken && h.EchoServer != nil):
+	case e.canSelf() && oneListenerTaken && h.EchoServer == nil:
+		// The one listener serves pair: an echo is a connection to it
+		// whose accepted end echoes.
+		c, err := e.connect(h.SelfHost, e.portOf(e.pairL), nil)
+		if err != nil {
+			return nil, fmt.Errorf("connect to the listener: %w", err)
+		}
+		e.setHandler(e.accept(e.pairL), e.echoHandler)
+		return c, nil
+	case e.canSelf() && !oneListenerTaken:
 		if e.echoL == nil {
 			e.echoL = e.listen(e.echoHandler)
 		}
@@ -74,7 +84,7 @@ func (e *env) pair(h handler) (c, a *conn) {
 // roundTrip sends msg on c, whose peer echoes, and waits for it back.
 func (e *env) roundTrip(c *conn, msg []byte) {
 	e.t.Helper()
-	n, _, _ := e.state(c)
+	n := e.state(c).n
 	e.mustSend(c, msg)
 	got := e.awaitBytes(c, n+len(msg))
 	compare(e.t, fmt.Sprintf("round trip of %d bytes on %v", len(msg), c), got[n:], msg)

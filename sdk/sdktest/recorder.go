@@ -20,13 +20,18 @@ import (
 //   - Accepted after another event of the socket, or naming a socket that is
 //     not an open listener;
 //   - Received or a second Dropped after Dropped, or on a listener;
+//   - Finished (the peer's FIN, rule 11) on a listener, twice, after
+//     Dropped, or from a driver whose Info.CanHalfClose is false; Received
+//     after Finished (Finished follows the last data);
 //   - any event of a socket once its CloseSocket returned, and any event at
 //     all once the driver's Close returned;
 //   - Dropped with no reason.
 //
-// Received runs the socket's handler synchronously, so a slow handler is
-// really slow for the driver. Byte order and completeness are checked by the
-// subtests, which compare what a socket received with what was sent.
+// Received and Finished run the socket's handlers synchronously, so a slow
+// handler is really slow for the driver, and a handler may call the driver
+// (Send, CloseSocket) the way an application does. Byte order and
+// completeness are checked by the subtests, which compare what a socket
+// received with what was sent.
 type recorder struct {
 	report    func(format string, args ...any) // fails the subtest, from any goroutine
 	claimWait time.Duration                    // how long an event waits for its socket to be announced
@@ -37,6 +42,9 @@ type recorder struct {
 	closing bool // the driver's Close was called (or teardown began)
 	closed  bool // the driver's Close returned
 	noDrops bool // any Dropped is a failure (a subtest in which none may happen)
+	// halfClose is the driver's Info.CanHalfClose: only such a driver may
+	// raise Finished.
+	halfClose bool
 }
 
 func newRecorder(report func(string, ...any), claimWait time.Duration) *recorder {
@@ -148,6 +156,7 @@ func (r *recorder) Accepted(listener, sock sdk.Socket, peer netip.AddrPort) {
 	c.listener = l
 	c.accepted = peer
 	c.handler = l.handler // rule 4: an accepted socket inherits the listener's handlers
+	c.onFinished = l.onFinished
 	close(c.claimed)
 	l.queue = append(l.queue, c)
 	c.notify()
@@ -168,6 +177,8 @@ func (r *recorder) Received(sock sdk.Socket, data []byte) error {
 		r.report("Received on %v, which is a listener", sock)
 	case c.dropped:
 		r.report("Received %d bytes on %v after its Dropped: Dropped must be the last event (rule 2)", len(data), sock)
+	case c.finished:
+		r.report("Received %d bytes on %v after its Finished: Finished comes after the last data the peer sent (rule 11)", len(data), sock)
 	case c.closeReturned:
 		r.report("Received %d bytes on %v after its CloseSocket returned (no events may follow a local close)", len(data), sock)
 	}
@@ -253,5 +264,42 @@ func (r *recorder) finish() {
 	}
 }
 
-// Finished implements sdk.Events (temporary: not checked yet).
-func (r *recorder) Finished(sock sdk.Socket) { r.Dropped(sock, sdk.ErrPeerClosed) }
+// Finished implements sdk.Events: it records the peer's FIN, then runs the
+// socket's finished handler before returning.
+func (r *recorder) Finished(sock sdk.Socket) {
+	c := r.enter(sock, "Finished")
+	defer c.leave()
+	if !r.awaitClaim(c, "Finished") {
+		return
+	}
+	r.mu.Lock()
+	switch {
+	case c.kind == kindListener:
+		r.report("Finished on %v, which is a listener: only a connection has a peer that finishes", sock)
+	case c.finished:
+		r.report("second Finished on %v: the peer finishes sending at most once (rule 11)", sock)
+	case c.dropped:
+		r.report("Finished on %v after its Dropped(%v): Dropped must be the last event (rule 2)", sock, c.reason)
+	case c.closeReturned:
+		r.report("Finished on %v after its CloseSocket returned (no events may follow a local close)", sock)
+	case !r.halfClose:
+		r.report("Finished on %v, but Info.CanHalfClose is false: such a driver reports the peer's orderly close as Dropped(ErrPeerClosed)", sock)
+	}
+	c.finished = true
+	h := c.onFinished
+	if c.closeCalled || r.closing {
+		h = nil // the host no longer wants events of sock
+	}
+	c.notify()
+	r.mu.Unlock()
+	if h != nil {
+		h(c)
+	}
+}
+
+// setHalfClose records the driver's Info.CanHalfClose.
+func (r *recorder) setHalfClose(can bool) {
+	r.mu.Lock()
+	r.halfClose = can
+	r.mu.Unlock()
+}

@@ -43,9 +43,12 @@ func (r *reports) want(t *testing.T, fragments ...string) {
 	}
 }
 
+// newTestRecorder returns a recorder of a driver that can half-close.
 func newTestRecorder() (*recorder, *reports) {
 	r := &reports{}
-	return newRecorder(r.add, 20*time.Millisecond), r
+	rec := newRecorder(r.add, 20*time.Millisecond)
+	rec.setHalfClose(true)
+	return rec, r
 }
 
 var peer = netip.MustParseAddrPort("127.0.0.1:49152")
@@ -160,6 +163,98 @@ func TestRecorderAfterClose(t *testing.T) {
 	rec.endClose()
 	rec.Dropped(1, nil)
 	reps.want(t, "after the driver's Close returned", "nil reason")
+}
+
+func TestRecorderFinishedSequence(t *testing.T) {
+	rec, reps := newTestRecorder()
+	var ran []sdk.Socket
+	l := rec.claim(1, kindListener, nil, "Listen")
+	l.onFinished = func(c *conn) { ran = append(ran, c.id) }
+	rec.Accepted(1, 2, peer)
+	_ = rec.Received(2, []byte("ab"))
+	rec.Finished(2)
+	rec.Dropped(2, sdk.ErrReset) // the connection may break after the FIN
+	rec.finish()
+	reps.want(t)
+	c := l.queue[0]
+	if !c.finished || !c.dropped || string(c.data()) != "ab" {
+		t.Errorf("the sequence was not recorded: %s", c.describe())
+	}
+	if len(ran) != 1 || ran[0] != 2 {
+		t.Errorf("the finished handler inherited from the listener ran for %v, want socket 2 once", ran)
+	}
+}
+
+func TestRecorderFinishedOrder(t *testing.T) {
+	rec, reps := newTestRecorder()
+	rec.claim(1, kindClient, nil, "Connect")
+	rec.Finished(1)
+	_ = rec.Received(1, []byte("late"))
+	rec.Finished(1)
+	reps.want(t, "after its Finished", "second Finished")
+}
+
+func TestRecorderFinishedAfterDropped(t *testing.T) {
+	rec, reps := newTestRecorder()
+	rec.claim(1, kindClient, nil, "Connect")
+	rec.Dropped(1, sdk.ErrPeerClosed)
+	rec.Finished(1)
+	reps.want(t, "Finished on socket 1 after its Dropped")
+}
+
+func TestRecorderFinishedOnListener(t *testing.T) {
+	rec, reps := newTestRecorder()
+	rec.claim(1, kindListener, nil, "Listen")
+	rec.Finished(1)
+	reps.want(t, "which is a listener")
+}
+
+func TestRecorderFinishedWithoutHalfClose(t *testing.T) {
+	rec, reps := newTestRecorder()
+	rec.setHalfClose(false)
+	rec.claim(1, kindClient, nil, "Connect")
+	rec.Finished(1)
+	reps.want(t, "Info.CanHalfClose is false")
+}
+
+func TestRecorderFinishedAfterLocalClose(t *testing.T) {
+	rec, reps := newTestRecorder()
+	ran := false
+	c := rec.claim(1, kindClient, nil, "Connect")
+	c.onFinished = func(*conn) { ran = true }
+	c.closeCalled = true // CloseSocket is running: an event may still come
+	rec.Finished(1)
+	reps.want(t)
+	if ran {
+		t.Error("the finished handler ran for a socket being closed")
+	}
+	rec.claim(2, kindClient, nil, "Connect")
+	rec.socks[2].closeCalled, rec.socks[2].closeReturned = true, true
+	rec.Finished(2)
+	reps.want(t, "Finished on socket 2 after its CloseSocket returned")
+}
+
+func TestRecorderFinishedAfterClose(t *testing.T) {
+	rec, reps := newTestRecorder()
+	rec.claim(1, kindClient, nil, "Connect")
+	rec.beginClose()
+	rec.endClose()
+	rec.Finished(1)
+	reps.want(t, "Finished on socket 1 after the driver's Close returned")
+}
+
+func TestRecorderFinishedConcurrent(t *testing.T) {
+	rec, reps := newTestRecorder()
+	inside, release := make(chan struct{}), make(chan struct{})
+	rec.claim(1, kindClient, func(*conn, []byte) {
+		close(inside)
+		<-release
+	}, "Connect")
+	go func() { _ = rec.Received(1, []byte("a")) }()
+	<-inside
+	rec.Finished(1)
+	close(release)
+	reps.want(t, "Finished on socket 1 while another event of it runs")
 }
 
 func TestDiff(t *testing.T) {
