@@ -1,0 +1,6 @@
+//go:build race
+
+package core_test
+
+// raceEnabled: the tests run under the race detector, many times slower.
+const raceEnabled = true
