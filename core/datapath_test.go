@@ -207,3 +207,61 @@ func TestSendsInFlightAtCrash(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseThenHostCloseDeliversAll: the bytes of Sends that returned reach
+// the peer even when the socket and then the whole host are closed at once
+// (what a CLI does as it exits). Closing the driver travels over gRPC while
+// the socket's writes and close travel on the data path; the host lets the
+// plugin run what it queued first.
+func TestCloseThenHostCloseDeliversAll(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	const size = 8 << 20
+	for round := range 6 {
+		got := make(chan int64, 1)
+		go func() {
+			c, err := l.Accept()
+			if err != nil {
+				got <- -1
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			// A slow reader: the kernel's buffers stay full, so the plugin
+			// still has writes queued when the host closes.
+			var n int64
+			buf := make([]byte, 64<<10)
+			for {
+				k, err := c.Read(buf)
+				n += int64(k)
+				if err != nil {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			got <- n
+		}()
+		h := newHost(t, core.IfaceConfig{Name: "eth0", Driver: "hostnet"})
+		s, err := iface(t, h, "eth0").Connect(context.Background(), "127.0.0.1", port, core.Handlers{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Send(make([]byte, size)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Close(); err != nil {
+			t.Fatal(err)
+		}
+		n := <-got
+		if n != size {
+			t.Fatalf("round %d: the peer got %d of the %d bytes sent before the socket and the host closed", round, n, size)
+		}
+	}
+}

@@ -65,6 +65,7 @@ const (
 	opConnect byte = 1 + iota // host string, port uint16
 	opListen                  // port uint16
 	opPeer                    // socket uint64
+	opDrain                   // none: replies once the writes and closes before it ran
 )
 
 // header is a decoded frame header.

@@ -301,6 +301,30 @@ func (d *Driver) call(ctx context.Context, op byte, args []byte) (*call, error) 
 	}
 }
 
+// drain waits until the plugin ran every write and close sent before it.
+func (d *Driver) drain(ctx context.Context) error {
+	d.mu.Lock()
+	if d.dead || d.out == nil {
+		d.mu.Unlock()
+		return nil
+	}
+	d.nextCall++
+	id := d.nextCall
+	c := &call{done: make(chan struct{}), op: opDrain}
+	d.calls[id] = c
+	d.out.put(fCall, id, []byte{opDrain}, nil)
+	d.mu.Unlock()
+	d.out.kick()
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		return ctxErr("drain", ctx.Err())
+	case <-d.deadCh:
+		return nil
+	}
+}
+
 // socket returns the state of an open socket s, or why it is not.
 func (d *Driver) socketLocked(op string, s sdk.Socket) (*hostSocket, error) {
 	if err := d.usableLocked(); err != nil {
@@ -512,6 +536,11 @@ func (d *Driver) Close(ctx context.Context) error {
 
 	var err error
 	if wasOpen && !dead {
+		// The closes and writes queued before this Close reach the driver
+		// first: the data path and gRPC are two channels.
+		if derr := d.drain(ctx); derr != nil {
+			d.logger.Warn("closing before every queued write was taken", "error", derr)
+		}
 		var st *wire.Status
 		st, err = d.client.Close(ctx, &wire.Empty{})
 		if err != nil {

