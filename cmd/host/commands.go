@@ -144,8 +144,9 @@ func parsePort(s string) (int, error) {
 }
 
 // cmdListen accepts connections until interrupted, printing what arrives
-// (or echoing it back with --echo). Connection notices go to stderr, data
-// to stdout.
+// (or echoing it back with --echo), and closes each connection when its
+// peer finished sending: the close delivers every echo already sent.
+// Connection notices go to stderr, data to stdout.
 func cmdListen(h *core.Host, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("listen", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -176,11 +177,22 @@ func cmdListen(h *core.Host, args []string, stdout, stderr io.Writer) error {
 		Received: func(s *core.Socket, data []byte) {
 			if *echo {
 				if err := s.Send(data); err != nil {
-					note.printf("echo to %s: %v\n", s, err)
+					// The echo cannot be whole any more: say so once and end it.
+					note.printf("echo to %s: %v; closing it\n", s, err)
+					_ = s.Close()
 				}
 				return
 			}
 			out.write(data)
+		},
+		// The peer finished sending (TCP FIN): every byte it sent was
+		// received (and echoed). Where the interface cannot half-close, the
+		// peer's close is a Disconnected instead.
+		Finished: func(s *core.Socket) {
+			note.printf("finished: %s (the peer finished sending; closing)\n", s)
+			if err := s.Close(); err != nil {
+				note.printf("close %s: %v\n", s, err)
+			}
 		},
 		Disconnected: func(s *core.Socket, reason error) { note.printf("disconnected: %s (%v)\n", s, reason) },
 	}, nil)
@@ -193,11 +205,16 @@ func cmdListen(h *core.Host, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// cmdConnect pipes stdin to a socket and the socket to stdout.
+// cmdConnect pipes stdin to a socket and the socket to stdout. Where the
+// interface can half-close (sdk.Info's CanHalfClose: eth0, lo0), the end of
+// stdin half-closes the socket and what arrives is printed until the peer
+// finishes too; the peer finishing first does not stop stdin. Where it
+// cannot (an ESP8266's wl0), the end of stdin waits at most --linger for
+// the peer to close, and the peer's close ends the command.
 func cmdConnect(h *core.Host, args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := flag.NewFlagSet("connect", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	linger := fs.Duration("linger", 2*time.Second, "after stdin ends, how long to wait for the peer to close")
+	linger := fs.Duration("linger", 2*time.Second, "where the interface cannot half-close: after stdin ends, how long to wait for the peer to close")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: connect: %v", errUsage, err)
 	}
@@ -210,11 +227,15 @@ func cmdConnect(h *core.Host, args []string, stdin io.Reader, stdout io.Writer) 
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	peerClosed := make(chan error, 1)
+	// Finished and Disconnected each run at most once, after the last
+	// Received: when they are seen, everything that arrived is printed.
+	finished := make(chan struct{})
+	dropped := make(chan error, 1)
 	out := &lockedWriter{w: stdout}
 	handlers := core.Handlers{
 		Received:     func(s *core.Socket, data []byte) { out.write(data) },
-		Disconnected: func(s *core.Socket, reason error) { peerClosed <- reason },
+		Finished:     func(s *core.Socket) { close(finished) },
+		Disconnected: func(s *core.Socket, reason error) { dropped <- reason },
 	}
 	dialCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -231,59 +252,106 @@ func cmdConnect(h *core.Host, args []string, stdin io.Reader, stdout io.Writer) 
 	if err != nil {
 		return err
 	}
-	stdinDone := make(chan error, 1)
+	halfClose := iface.Info().CanHalfClose
+	stdinDone := make(chan pumped, 1)
 	go func() { stdinDone <- pump(ctx, stdin, sock) }()
 
-	select {
-	case reason := <-peerClosed:
-		return dropErr(reason)
-	case <-ctx.Done():
-		_ = sock.Close()
-		return nil
-	case err := <-stdinDone:
-		if err != nil {
+	var (
+		stdinEnded   bool
+		peerFinished bool
+		lingerC      <-chan time.Time // waiting for the peer where the interface cannot half-close
+	)
+	for {
+		select {
+		case reason := <-dropped:
+			if errors.Is(reason, sdk.ErrPeerClosed) {
+				// The peer closed in order: the normal end (on an interface that
+				// cannot half-close, as before, even while stdin goes on).
+				return nil
+			}
+			if !stdinEnded {
+				return fmt.Errorf("the connection broke before all of stdin was sent: %w", reason)
+			}
+			return fmt.Errorf("the connection broke before the peer closed: %w", reason)
+		case <-finished:
+			finished, peerFinished = nil, true
+			if stdinEnded {
+				return closeSocket(sock)
+			}
+			// The peer finished sending; it may still be reading: go on
+			// with stdin (if it closed, the next sends fail and say so).
+		case p := <-stdinDone:
+			stdinDone = nil
+			if p.err != nil {
+				_ = sock.Close()
+				if p.sendErr {
+					return fmt.Errorf("could not deliver all of stdin (%d bytes sent): %w", p.sent, p.err)
+				}
+				return p.err
+			}
+			stdinEnded = true
+			if peerFinished {
+				// Both sides finished sending: the close delivers the rest.
+				return closeSocket(sock)
+			}
+			if halfClose {
+				err := sock.CloseWrite()
+				if err == nil {
+					continue // print what arrives until the peer finishes
+				}
+				if !errors.Is(err, sdk.ErrUnsupported) {
+					_ = sock.Close()
+					return fmt.Errorf("half-closing after stdin ended: %w", err)
+				}
+			}
+			lingerC = time.After(*linger)
+		case <-lingerC:
 			_ = sock.Close()
-			return err
+			return nil
+		case <-ctx.Done():
+			_ = sock.Close()
+			return nil
 		}
 	}
-	t := time.NewTimer(*linger)
-	defer t.Stop()
-	select {
-	case reason := <-peerClosed:
-		return dropErr(reason)
-	case <-t.C:
-	case <-ctx.Done():
+}
+
+// closeSocket closes s after both sides finished sending: the close
+// delivers what was sent, and an error says it could not.
+func closeSocket(s *core.Socket) error {
+	if err := s.Close(); err != nil {
+		return fmt.Errorf("closing the connection: %w", err)
 	}
-	_ = sock.Close()
 	return nil
 }
 
+// pumped is how copying stdin to the socket ended.
+type pumped struct {
+	sent    int64
+	err     error // nil when stdin ended and every byte was sent
+	sendErr bool  // err is the socket's, not stdin's
+}
+
 // pump copies stdin to the socket until stdin ends.
-func pump(ctx context.Context, r io.Reader, s *core.Socket) error {
+func pump(ctx context.Context, r io.Reader, s *core.Socket) pumped {
+	var p pumped
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
 			if serr := s.SendContext(ctx, buf[:n]); serr != nil {
-				return serr
+				p.err, p.sendErr = serr, true
+				return p
 			}
+			p.sent += int64(n)
 		}
 		if errors.Is(err, io.EOF) {
-			return nil
+			return p
 		}
 		if err != nil {
-			return fmt.Errorf("reading stdin: %w", err)
+			p.err = fmt.Errorf("reading stdin: %w", err)
+			return p
 		}
 	}
-}
-
-// dropErr says whether a drop ends the command in success: the peer's
-// orderly close is the normal end.
-func dropErr(reason error) error {
-	if reason == nil || errors.Is(reason, sdk.ErrPeerClosed) {
-		return nil
-	}
-	return fmt.Errorf("connection dropped: %w", reason)
 }
 
 // lockedWriter keeps lines from different callbacks whole.

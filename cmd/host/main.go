@@ -32,10 +32,15 @@ commands:
   demo                            the seed's two examples over lo0: an echo server and a client that
                                   says hello; exits 0 when the echo came back intact
   ifaces                          one line per interface: name, driver, state
-  listen [--echo] IFACE PORT      accept connections; print what arrives (or echo it back); until interrupted
+  listen [--echo] IFACE PORT      accept connections; print what arrives (or echo it back), and close each
+                                  connection once its peer finished sending; until interrupted
   connect [--linger D] IFACE HOST PORT
-  connect [--linger D] IFACE URL  stdin goes to the socket, what arrives goes to stdout; exits 0 when the
-                                  peer closes; after stdin ends, waits for the peer to close at most --linger
+  connect [--linger D] IFACE URL  stdin goes to the socket, what arrives goes to stdout. When stdin ends,
+                                  the socket is half-closed and what arrives is printed until the peer
+                                  closes; where the interface cannot half-close (wl0), it waits at most
+                                  --linger for the peer to close, then closes. Exits 0 when the peer
+                                  closed in order after all of stdin was sent, 1 when some of stdin could
+                                  not be delivered or the connection broke
   sim esp8266 [--firmware 1.7|2.2] [--baud N] [--ssid S --password P] [--faults LIST] [--port-offset N]
                                   emulate an ESP8266 on a pseudo-terminal; prints the device path first
 
