@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 
 	"ifsock/internal/wire"
@@ -77,13 +78,13 @@ type header struct {
 
 // frameReader reads frames. One reader; not safe for concurrent use.
 type frameReader struct {
-	r       *bufio.Reader
+	raw     io.Reader
+	r       *bufio.Reader // headers and small payloads come through it
 	scratch []byte
 }
 
 func newFrameReader(r io.Reader) *frameReader {
-	// A payload as large as the buffer is read straight into place.
-	return &frameReader{r: bufio.NewReaderSize(r, 64<<10), scratch: make([]byte, 0, 1<<10)}
+	return &frameReader{raw: r, r: bufio.NewReaderSize(r, 64<<10), scratch: make([]byte, 0, 1<<10)}
 }
 
 // next reads the next header.
@@ -103,10 +104,21 @@ func (f *frameReader) next() (header, error) {
 	return h, nil
 }
 
-// payload reads h's payload into dst, which must have room for it.
+// payload reads h's payload into dst, which must have room for it. What
+// the buffer holds of it is copied; the rest is read straight into dst, so
+// a large payload is not copied twice.
 func (f *frameReader) payload(h header, dst []byte) ([]byte, error) {
 	dst = dst[:h.n]
-	_, err := io.ReadFull(f.r, dst)
+	k, err := f.r.Read(dst[:min(h.n, f.r.Buffered())])
+	if err != nil || k == h.n {
+		return dst, err
+	}
+	if h.n-k < 4<<10 {
+		// A short rest: through the buffer, which reads ahead.
+		_, err = io.ReadFull(f.r, dst[k:])
+		return dst, err
+	}
+	_, err = io.ReadFull(f.raw, dst[k:])
 	return dst, err
 }
 
@@ -217,4 +229,18 @@ func putAddrPort(b []byte, ap netip.AddrPort) []byte {
 		return putStr(b, "")
 	}
 	return putStr(b, ap.String())
+}
+
+// dataPathBuffer is the kernel buffer each side asks for on the data path,
+// each way: with the default (about 208 KiB) a writer of 64 KiB chunks
+// blocks after three, and each block costs a wake-up on both sides. The
+// kernel caps it at net.core.wmem_max and rmem_max.
+const dataPathBuffer = 4 << 20
+
+// tuneDataPath sizes the data path's kernel buffers; failing is harmless.
+func tuneDataPath(c net.Conn) {
+	if uc, ok := c.(*net.UnixConn); ok {
+		_ = uc.SetWriteBuffer(dataPathBuffer)
+		_ = uc.SetReadBuffer(dataPathBuffer)
+	}
 }

@@ -216,6 +216,7 @@ func (d *Driver) openData(ctx context.Context) (net.Conn, error) {
 	if err != nil {
 		return nil, sdk.Errorf(sdk.ErrDriverExited, "open the data path: %w", err)
 	}
+	tuneDataPath(conn)
 	if _, err := conn.Write(dc.Token); err != nil {
 		conn.Close()
 		return nil, sdk.Errorf(sdk.ErrDriverExited, "open the data path: %w", err)

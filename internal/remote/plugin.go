@@ -219,6 +219,7 @@ func (s *server) serveData(l *net.UnixListener, dir string, token []byte) {
 		return
 	}
 	defer conn.Close()
+	tuneDataPath(conn)
 	got := make([]byte, tokenSize)
 	if _, err := io.ReadFull(conn, got); err != nil || subtle.ConstantTimeCompare(got, token) != 1 {
 		s.logger.Error("data path: bad or missing token; closing", "error", err)
