@@ -83,7 +83,9 @@
 // # Events and errors
 //
 // A close by the peer ("<id>,CLOSED") is Dropped(sdk.ErrPeerClosed), after
-// all the socket's data. SEND FAIL fails the Send with sdk.ErrReset and
+// all the socket's data: the module has closed the link both ways by then,
+// so there is no Finished and no half-close (Info.CanHalfClose is false,
+// CloseWrite is sdk.ErrUnsupported; close the socket instead). SEND FAIL fails the Send with sdk.ErrReset and
 // drops the socket with it. A module reset ("ready" at any time) drops every
 // socket, the listener included, with sdk.ErrDevice, and the module is
 // brought up again. A failed serial port drops every socket with

@@ -136,6 +136,7 @@ func (d *Driver) Open(ctx context.Context, req sdk.OpenRequest) (sdk.Info, error
 		MaxListeners: 1,
 		MaxSockets:   maxSockets,
 		MaxWrite:     MaxWrite,
+		CanHalfClose: false, // AT+CIPCLOSE closes both ways; see CloseWrite
 	}, nil
 }
 
@@ -608,6 +609,26 @@ func (d *Driver) Peer(ctx context.Context, id sdk.Socket) (netip.AddrPort, error
 	return s.status(ctx, sk.link)
 }
 
+// CloseWrite is not supported (Info.CanHalfClose is false): the AT
+// firmware has no half-close, AT+CIPCLOSE ends a link both ways. It returns
+// ErrUnsupported and leaves the socket as it was; ErrClosed for a socket
+// that is not open, ErrBadArgument for the listener. Close the socket
+// instead when done sending.
+func (d *Driver) CloseWrite(ctx context.Context, id sdk.Socket) error {
+	s, err := d.session("close write")
+	if err != nil {
+		return err
+	}
+	sk, err := s.lookup("close write", id)
+	if err != nil {
+		return err
+	}
+	if sk.listener {
+		return sdk.Errorf(sdk.ErrBadArgument, "close write: %s is a listener, it has nothing to half-close", id)
+	}
+	return sdk.Errorf(sdk.ErrUnsupported, "close write on %v: the ESP8266 AT firmware closes a link fully; close the socket instead", id)
+}
+
 // CloseSocket closes a socket locally: AT+CIPCLOSE for a connection (an
 // "UNLINK" or ERROR answer means it was closed already), AT+CIPSERVER=0 for
 // the listener (its accepted sockets stay open). It raises no Dropped; once
@@ -724,9 +745,4 @@ func (s *session) shutdown(ctx context.Context, tidy bool) error {
 		s.log.Warn("close: goroutines still running; a deliverer may be blocked in Events.Received")
 		return sdk.Errorf(sdk.ErrTimeout, "close %s: deliverers still blocked in Events.Received: %w", driverName, ctx.Err())
 	}
-}
-
-// CloseWrite implements sdk.Driver: not supported yet.
-func (d *Driver) CloseWrite(ctx context.Context, id sdk.Socket) error {
-	return sdk.Errorf(sdk.ErrUnsupported, "close write on %v: not supported by this driver", id)
 }

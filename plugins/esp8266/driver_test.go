@@ -26,7 +26,7 @@ func TestOpen17ThroughBootGarbage(t *testing.T) {
 	m.expect(bringup17(true)...)
 	_, _, info := scripted(t, m, nil)
 	m.done()
-	if info.Device != "ESP8266 AT 1.7.4.0" || info.MaxSockets != 5 || info.MaxListeners != 1 || info.MaxWrite != 2048 || !info.CanListen || info.Name != "esp8266" {
+	if info.Device != "ESP8266 AT 1.7.4.0" || info.MaxSockets != 5 || info.MaxListeners != 1 || info.MaxWrite != 2048 || !info.CanListen || info.Name != "esp8266" || info.CanHalfClose {
 		t.Errorf("Info = %+v", info)
 	}
 }
@@ -145,6 +145,47 @@ func TestConnectSendReceive17(t *testing.T) {
 	if _, ok := rec.dropped[s]; ok {
 		t.Errorf("a local close raised Dropped (rule 3)")
 	}
+}
+
+// TestCloseWriteUnsupported: the AT firmware cannot half-close. CloseWrite
+// is ErrUnsupported without a command on the wire and leaves the socket as
+// it was (it still sends); on the listener it is ErrBadArgument, and on a
+// closed or unknown socket ErrClosed.
+func TestCloseWriteUnsupported(t *testing.T) {
+	m := newModem(t, bringup17(false)...)
+	d, _, _ := scripted(t, m, active)
+	ctx, cancel := ctxT()
+	defer cancel()
+	m.expect(step{"AT+CIPSTART=0,\"TCP\",\"10.0.0.2\",80\r\n", "0,CONNECT\r\n\r\nOK\r\n"})
+	s, err := d.Connect(ctx, sdk.ConnectRequest{Host: "10.0.0.2", Port: 80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.done()
+	err = d.CloseWrite(ctx, s)
+	wantIs(t, "CloseWrite", err, sdk.ErrUnsupported)
+	if err != nil && !strings.Contains(err.Error(), "close the socket instead") {
+		t.Errorf("CloseWrite error %q should say what to do", err)
+	}
+	m.expect(step{"AT+CIPSEND=0,5\r\n", "\r\nOK\r\n> "}, step{"hello", "\r\nRecv 5 bytes\r\n\r\nSEND OK\r\n"})
+	if err := d.Send(ctx, s, []byte("hello")); err != nil {
+		t.Errorf("Send after an unsupported CloseWrite: %v, want the socket as it was", err)
+	}
+	m.expect(step{"AT+CIPSERVER=1,333\r\n", "\r\nOK\r\n"}, step{"AT+CIPSTO=0\r\n", "\r\nOK\r\n"})
+	l, err := d.Listen(ctx, sdk.ListenRequest{Port: 333})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantIs(t, "CloseWrite on the listener", d.CloseWrite(ctx, l), sdk.ErrBadArgument)
+	m.expect(step{"AT+CIPCLOSE=0\r\n", "0,CLOSED\r\n\r\nOK\r\n"})
+	if err := d.CloseSocket(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	wantIs(t, "CloseWrite after CloseSocket", d.CloseWrite(ctx, s), sdk.ErrClosed)
+	wantIs(t, "CloseWrite on an unknown socket", d.CloseWrite(ctx, 12345), sdk.ErrClosed)
+	m.done()
+	// Close: tidy the module.
+	m.expect(step{"AT+CIPSERVER=0\r\n", "\r\nOK\r\n"})
 }
 
 func TestSend22BusyAndSendFail(t *testing.T) {

@@ -283,6 +283,16 @@ func (r *recorder) Received(s sdk.Socket, data []byte) error {
 	return err
 }
 
+// Finished is never raised by this driver (Info.CanHalfClose is false: the
+// peer's close is Dropped(ErrPeerClosed)); it is recorded as a violation.
+func (r *recorder) Finished(s sdk.Socket) {
+	r.begin(s, "Finished")
+	r.mu.Lock()
+	r.errs = append(r.errs, fmt.Sprintf("Finished on %v from a driver that cannot half-close", s))
+	r.mu.Unlock()
+	r.end(s)
+}
+
 func (r *recorder) Dropped(s sdk.Socket, reason error) {
 	r.begin(s, "Dropped")
 	r.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"ifsock/sdk"
 )
@@ -43,6 +44,8 @@ func (e *countingEvents) Received(_ sdk.Socket, data []byte) error {
 	}
 	return nil
 }
+
+func (e *countingEvents) Finished(sdk.Socket) {}
 
 func (e *countingEvents) Dropped(sdk.Socket, error) {}
 
@@ -116,35 +119,95 @@ func BenchmarkBulk(b *testing.B) {
 		}
 		<-ev.reached
 	})
-	b.Run("hostnet-send", func(b *testing.B) {
-		d, _ := open(b, &countingEvents{}, nil)
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer ln.Close()
-		s, err := d.Connect(context.Background(), sdk.ConnectRequest{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port})
-		if err != nil {
-			b.Fatal(err)
-		}
-		server, err := ln.Accept()
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer server.Close()
-		b.SetBytes(bulkWrite)
-		done := drain(server, int64(b.N)*bulkWrite)
-		ctx := context.Background()
-		b.ResetTimer()
-		for range b.N {
-			if err := d.Send(ctx, s, buf); err != nil {
+	for _, c := range sendContexts {
+		b.Run("hostnet-send"+c.name, func(b *testing.B) {
+			d, _ := open(b, &countingEvents{}, nil)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
 				b.Fatal(err)
 			}
-		}
-		if err := <-done; err != nil {
-			b.Fatal(err)
-		}
-	})
+			defer ln.Close()
+			s, err := d.Connect(context.Background(), sdk.ConnectRequest{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port})
+			if err != nil {
+				b.Fatal(err)
+			}
+			server, err := ln.Accept()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer server.Close()
+			b.SetBytes(bulkWrite)
+			done := drain(server, int64(b.N)*bulkWrite)
+			ctx := c.ctx(b)
+			b.ResetTimer()
+			for range b.N {
+				if err := d.Send(ctx, s, buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+// BenchmarkSend64: the cost of one small Send (64 bytes to a peer that
+// drains), where the per-call work around the write shows most, with each
+// kind of ctx.
+func BenchmarkSend64(b *testing.B) {
+	msg := make([]byte, 64)
+	for _, c := range sendContexts {
+		b.Run("hostnet"+c.name, func(b *testing.B) {
+			d, _ := open(b, &countingEvents{}, nil)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ln.Close()
+			s, err := d.Connect(context.Background(), sdk.ConnectRequest{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port})
+			if err != nil {
+				b.Fatal(err)
+			}
+			server, err := ln.Accept()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer server.Close()
+			done := drain(server, int64(b.N)*int64(len(msg)))
+			ctx := c.ctx(b)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if err := d.Send(ctx, s, msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+// sendContexts are the kinds of ctx a Send gets: none that can end (in
+// process, context.Background), one that can be canceled (every call
+// through a plugin process: gRPC's), and one with a deadline.
+var sendContexts = []struct {
+	name string
+	ctx  func(b *testing.B) context.Context
+}{
+	{"", func(*testing.B) context.Context { return context.Background() }},
+	{"-cancel", func(b *testing.B) context.Context {
+		ctx, cancel := context.WithCancel(context.Background())
+		b.Cleanup(cancel)
+		return ctx
+	}},
+	{"-deadline", func(b *testing.B) context.Context {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		b.Cleanup(cancel)
+		return ctx
+	}},
 }
 
 // BenchmarkEcho64: one 64-byte round trip through an echo server per
@@ -169,22 +232,24 @@ func BenchmarkEcho64(b *testing.B) {
 			}
 		}
 	})
-	b.Run("hostnet", func(b *testing.B) {
-		port := echoServer(b, "tcp", "127.0.0.1:0")
-		ev := &countingEvents{data: make(chan int, 16)}
-		d, _ := open(b, ev, nil)
-		ctx := context.Background()
-		s, err := d.Connect(ctx, sdk.ConnectRequest{Host: "127.0.0.1", Port: port})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.ResetTimer()
-		for range b.N {
-			if err := d.Send(ctx, s, msg); err != nil {
+	for _, c := range sendContexts {
+		b.Run("hostnet"+c.name, func(b *testing.B) {
+			port := echoServer(b, "tcp", "127.0.0.1:0")
+			ev := &countingEvents{data: make(chan int, 16)}
+			d, _ := open(b, ev, nil)
+			s, err := d.Connect(context.Background(), sdk.ConnectRequest{Host: "127.0.0.1", Port: port})
+			if err != nil {
 				b.Fatal(err)
 			}
-			for n := 0; n < len(msg); n += <-ev.data {
+			ctx := c.ctx(b)
+			b.ResetTimer()
+			for range b.N {
+				if err := d.Send(ctx, s, msg); err != nil {
+					b.Fatal(err)
+				}
+				for n := 0; n < len(msg); n += <-ev.data {
+				}
 			}
-		}
-	})
+		})
+	}
 }

@@ -13,8 +13,8 @@
 //	max_sockets=1024    sockets held at once, listeners included; beyond it
 //	                    Connect and Listen fail at once with sdk.ErrNoSockets
 //	                    and incoming connections are refused (and logged)
-//	read_size=32752     largest chunk per Events.Received: the plugin
-//	                    transport's best message size
+//	read_size=131072    largest chunk per Events.Received: the data
+//	                    path's largest frame
 //	keepalive=15s       TCP keep-alive period, or off
 //	nodelay=true        TCP_NODELAY: send small writes at once
 //
@@ -24,7 +24,8 @@
 //
 // Every connected socket (made by Connect or accepted by a listener) has one
 // reader goroutine, and every listener one accept goroutine. The driver owns
-// them; Driver.Close closes every socket and waits for them.
+// them; Driver.Close closes every socket and waits for them. After the peer's
+// FIN a reader stops reading and waits for its socket's close.
 //
 // The reader is the flow control of design rule 6: it reads from the OS only
 // as fast as the host consumes. It reads at most read_size bytes (an idle
@@ -38,11 +39,23 @@
 // # Events
 //
 // An accepted socket is announced with Events.Accepted, from its own reader,
-// before any of its data. An orderly close by the peer is reported with
-// Events.Dropped(sdk.ErrPeerClosed), a reset with sdk.ErrReset; the socket is
-// then closed and its slot free. A local CloseSocket, or Close, raises no
-// Dropped (design rule 3). When Events.Received returns an error the reader
-// stops reading that socket.
+// before any of its data. A reset is reported with Events.Dropped
+// (sdk.ErrReset); the socket is then closed and its slot free. A local
+// CloseSocket, or Close, raises no Dropped (design rule 3). When
+// Events.Received returns an error the reader stops reading that socket.
+//
+// # Half-close
+//
+// The driver keeps TCP's half-close (design rule 11, Info.CanHalfClose). The
+// peer's orderly close (FIN) is Events.Finished, after the last of its data:
+// the socket stays open and writable, so replies to the peer's last request
+// still reach it, until the host's CloseSocket frees it (as a TCP socket in
+// CLOSE_WAIT keeps its descriptor until close). A peer that closed fully
+// answers later writes with a reset: that Send fails with sdk.ErrReset and
+// the socket is Dropped. Driver.CloseWrite is the local half-close: after
+// the bytes of earlier Sends the peer reads EOF, the socket still receives,
+// and later Sends fail with sdk.ErrClosed. CloseSocket delivers the bytes of
+// Sends that returned, then closes in order, as TCP's close does.
 //
 // # Errors
 //

@@ -26,7 +26,10 @@ const Version = "0.1.0"
 //
 // Ownership: the Driver owns every socket it opens and every goroutine it
 // starts (one reader per connected socket, one accept loop per listener);
-// Close closes all of them and waits for those goroutines.
+// Close closes all of them and waits for those goroutines. A reader whose
+// peer finished sending (Events.Finished) stays, without reading, until its
+// socket is closed: such a socket keeps its slot until the host's
+// CloseSocket, as a TCP socket in CLOSE_WAIT keeps its descriptor.
 //
 // Concurrency: every method may be called from any goroutine, concurrently,
 // and from inside the Events callbacks the Driver is running. A Driver may be
@@ -97,6 +100,7 @@ func (d *Driver) Open(ctx context.Context, req sdk.OpenRequest) (sdk.Info, error
 		MaxListeners: 0,
 		MaxSockets:   cfg.maxSockets,
 		MaxWrite:     0,
+		CanHalfClose: true,
 	}, nil
 }
 
@@ -181,7 +185,7 @@ func (d *Driver) Listen(ctx context.Context, req sdk.ListenRequest) (sdk.Socket,
 		sess.release()
 		return 0, mapListenError(ctx, addr, err)
 	}
-	l := &socket{id: sess.nextID(), sess: sess, ln: ln.(*net.TCPListener)}
+	l := sess.newListener(ln.(*net.TCPListener))
 	if err := sess.add(l); err != nil {
 		return 0, err
 	}
@@ -191,10 +195,14 @@ func (d *Driver) Listen(ctx context.Context, req sdk.ListenRequest) (sdk.Socket,
 
 // Send writes all of data to s, in order, and returns nil once the host's
 // TCP stack has taken every byte. Concurrent Sends on one socket never
-// interleave their bytes: they take turns. Send blocks while the peer does
-// not read (TCP flow control) until ctx is done: it then fails with
-// ErrTimeout or ErrCanceled, and some of data may have been sent, so the
-// socket should be closed. data is not retained.
+// interleave their bytes: they take turns (with CloseWrite too). Send blocks
+// while the peer does not read (TCP flow control) until ctx is done: it then
+// fails with ErrTimeout or ErrCanceled, and some of data may have been sent,
+// so the socket should be closed. data is not retained.
+//
+// Sending after the peer finished (Events.Finished) is allowed; after a
+// local CloseWrite it is ErrClosed. A peer that closed fully answers with a
+// reset: Send fails with ErrReset, and the socket is then Dropped.
 func (d *Driver) Send(ctx context.Context, id sdk.Socket, data []byte) error {
 	sess, err := d.session("send")
 	if err != nil {
@@ -224,11 +232,33 @@ func (d *Driver) Peer(ctx context.Context, id sdk.Socket) (netip.AddrPort, error
 	return s.peer, nil
 }
 
-// CloseSocket closes a socket locally. It raises no Dropped event; once it
-// returns, no new event of that socket starts (a callback already running,
-// such as the one calling CloseSocket, finishes normally). Closing a
-// listener does not close the sockets it accepted. Closing a socket that is
-// unknown, closed or already dropped is ErrClosed.
+// CloseWrite half-closes s (shutdown of the write side): it takes its turn
+// after the Sends called before it, so their bytes go first, then the peer
+// reads EOF. s still receives, and Finished comes when the peer finishes
+// too; the host closes s with CloseSocket in the end. Waiting for the turn
+// honours ctx (ErrTimeout, ErrCanceled). Errors: ErrClosed (closed, dropped
+// or already half-closed), ErrBadArgument (a listener).
+func (d *Driver) CloseWrite(ctx context.Context, id sdk.Socket) error {
+	sess, err := d.session("close write")
+	if err != nil {
+		return err
+	}
+	s, err := sess.lookup("close write", id)
+	if err != nil {
+		return err
+	}
+	return s.closeWrite(ctx)
+}
+
+// CloseSocket closes a socket locally, as TCP's close does: the bytes of
+// Sends that returned are still delivered by the OS, then the peer reads
+// EOF (unless data the host never read is left in the socket: then the OS
+// resets the connection, as for any TCP close). It raises no Dropped event;
+// once it returns, no new event of that socket starts (a callback already
+// running, such as the one calling CloseSocket, finishes normally). A Send
+// blocked on s ends with ErrClosed. Closing a listener does not close the
+// sockets it accepted. Closing a socket that is unknown, closed or already
+// dropped is ErrClosed.
 func (d *Driver) CloseSocket(ctx context.Context, id sdk.Socket) error {
 	sess, err := d.session("close socket")
 	if err != nil {
@@ -265,8 +295,9 @@ func (d *Driver) Close(ctx context.Context) error {
 		// Every socket is marked closed before any is closed in the OS: a
 		// socket connected to another of this driver's sockets must not
 		// take the other's close for a drop.
-		s.closed.Store(true)
-		socks = append(socks, s)
+		if s.markClosed() {
+			socks = append(socks, s)
+		}
 	}
 	clear(sess.sockets)
 	sess.used = 0
@@ -342,7 +373,7 @@ func (sess *session) lookup(op string, id sdk.Socket) (*socket, error) {
 // remove marks s closed and frees its slot. Exactly one caller (a local
 // close, a drop or Close) gets true.
 func (sess *session) remove(s *socket) bool {
-	if !s.closed.CompareAndSwap(false, true) {
+	if !s.markClosed() {
 		return false
 	}
 	sess.mu.Lock()
@@ -368,8 +399,3 @@ func (sess *session) backoff(d time.Duration) bool {
 
 // nextID returns a socket id never used before by this Driver.
 func (sess *session) nextID() sdk.Socket { return sdk.Socket(sess.ids.Add(1)) }
-
-// CloseWrite implements sdk.Driver: not supported yet.
-func (d *Driver) CloseWrite(ctx context.Context, id sdk.Socket) error {
-	return sdk.Errorf(sdk.ErrUnsupported, "close write on %v: not supported by this driver", id)
-}

@@ -75,6 +75,16 @@ func mapSendError(ctx context.Context, s sdk.Socket, closed bool, err error) err
 	return dropReason(err, "send on "+s.String())
 }
 
+// mapWaitError maps the end of ctx while op (such as "send on") waited for
+// its turn on s.
+func mapWaitError(ctx context.Context, op string, s sdk.Socket, err error) error {
+	if ctx.Err() == context.Canceled || errors.Is(err, context.Canceled) {
+		return sdk.Errorf(sdk.ErrCanceled, "%s %s: %w", op, s, context.Canceled)
+	}
+	return sdk.Errorf(sdk.ErrTimeout,
+		"%s %s: not started, its turn did not come in time (an earlier send may be held by a peer that does not read): %w", op, s, err)
+}
+
 // dropReason maps the error that ended a socket (a read or write error) to a
 // drop reason of the vocabulary.
 func dropReason(err error, what string) error {

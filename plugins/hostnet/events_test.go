@@ -26,6 +26,8 @@ const watchdog = 20 * time.Second
 type recorder struct {
 	// onReceived, when set, runs inside Received after the data is recorded.
 	onReceived func(s sdk.Socket, data []byte) error
+	// onFinished, when set, runs inside Finished after it is recorded.
+	onFinished func(s sdk.Socket)
 
 	mu         sync.Mutex
 	changed    chan struct{} // closed and replaced on every event
@@ -38,6 +40,7 @@ type stream struct {
 	listener sdk.Socket // set for accepted sockets
 	peer     netip.AddrPort
 	data     bytes.Buffer
+	finished bool  // set by Finished
 	dropped  error // set by Dropped
 	inflight atomic.Int32
 }
@@ -61,12 +64,16 @@ func (r *recorder) stream(s sdk.Socket) *stream {
 }
 
 // enter and leave bracket a callback, recording concurrent callbacks of one
-// socket and events after its Dropped.
+// socket, events after its Dropped, and data or a second Finished after its
+// Finished.
 func (r *recorder) enter(s sdk.Socket, what string) *stream {
 	r.mu.Lock()
 	st := r.stream(s)
 	if st.dropped != nil {
 		r.violations = append(r.violations, fmt.Sprintf("%s of %s after Dropped", what, s))
+	}
+	if st.finished && what != "Dropped" {
+		r.violations = append(r.violations, fmt.Sprintf("%s of %s after Finished", what, s))
 	}
 	r.mu.Unlock()
 	if st.inflight.Add(1) != 1 {
@@ -114,6 +121,17 @@ func (r *recorder) Received(s sdk.Socket, data []byte) error {
 		return r.onReceived(s, data)
 	}
 	return nil
+}
+
+func (r *recorder) Finished(s sdk.Socket) {
+	st := r.enter(s, "Finished")
+	defer r.leave(st)
+	r.mu.Lock()
+	st.finished = true
+	r.mu.Unlock()
+	if r.onFinished != nil {
+		r.onFinished(s)
+	}
 }
 
 func (r *recorder) Dropped(s sdk.Socket, reason error) {
@@ -173,6 +191,23 @@ func (r *recorder) dropped(t testing.TB, s sdk.Socket) error {
 		return reason != nil
 	})
 	return reason
+}
+
+// finished waits for the Finished of s and returns the data received before
+// it. A Dropped instead fails the test.
+func (r *recorder) finished(t testing.TB, s sdk.Socket) []byte {
+	t.Helper()
+	var out []byte
+	var dropped error
+	r.wait(t, "Finished of "+s.String(), func() bool {
+		st := r.stream(s)
+		out, dropped = bytes.Clone(st.data.Bytes()), st.dropped
+		return st.finished || dropped != nil
+	})
+	if dropped != nil {
+		t.Fatalf("%s dropped (%v), want Finished", s, dropped)
+	}
+	return out
 }
 
 // accepted waits for the nth Accepted (from 1) and returns it.

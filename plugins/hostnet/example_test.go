@@ -29,6 +29,8 @@ func (e *events) Received(s sdk.Socket, data []byte) error {
 	return nil
 }
 
+func (e *events) Finished(sdk.Socket) {}
+
 func (e *events) Dropped(sdk.Socket, error) {}
 
 // A driver listening on 127.0.0.1 and connecting to itself.

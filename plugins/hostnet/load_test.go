@@ -110,6 +110,7 @@ func heapBytes() uint64 {
 type holdingEvents struct {
 	release  chan struct{}
 	accepted chan sdk.Socket
+	finished chan struct{}
 	dropped  chan error
 	held     atomic.Bool
 	got      atomic.Int64
@@ -136,6 +137,8 @@ func (e *holdingEvents) Received(_ sdk.Socket, data []byte) error {
 	return nil
 }
 
+func (e *holdingEvents) Finished(sdk.Socket) { close(e.finished) }
+
 func (e *holdingEvents) Dropped(_ sdk.Socket, reason error) { e.dropped <- reason }
 
 // TestMemoryBound is rule 6 on a real TCP stack: a peer pushes 256 MiB to a
@@ -153,7 +156,7 @@ func TestMemoryBound(t *testing.T) {
 		holdBound = 4 << 20  // heap growth allowed while the handler sleeps
 		fullBound = 48 << 20 // heap growth allowed while draining (garbage of finished reads included)
 	)
-	ev := &holdingEvents{release: make(chan struct{}), accepted: make(chan sdk.Socket, 1), dropped: make(chan error, 1)}
+	ev := &holdingEvents{release: make(chan struct{}), accepted: make(chan sdk.Socket, 1), finished: make(chan struct{}), dropped: make(chan error, 1)}
 	ev.hash.h = sha256.New()
 	d, _ := open(t, ev, nil)
 	port := freePort(t)
@@ -255,11 +258,10 @@ func TestMemoryBound(t *testing.T) {
 	t.Logf("drained %d MiB in %v, heap peak +%d KiB", total>>20, time.Since(start), (peak.Load()-base)>>10)
 	c.Close()
 	select {
+	case <-ev.finished:
 	case reason := <-ev.dropped:
-		if !errors.Is(reason, sdk.ErrPeerClosed) {
-			t.Errorf("drop reason %v, want ErrPeerClosed", reason)
-		}
+		t.Errorf("dropped (%v) after the peer closed, want Finished", reason)
 	case <-time.After(watchdog):
-		t.Fatal("watchdog: no Dropped after the peer closed")
+		t.Fatal("watchdog: no Finished after the peer closed")
 	}
 }

@@ -14,7 +14,7 @@ const (
 	SettingBind           = "bind"            // listen address, default 127.0.0.1
 	SettingConnectTimeout = "connect_timeout" // default 10s
 	SettingMaxSockets     = "max_sockets"     // default 1024, listeners included
-	SettingReadSize       = "read_size"       // bytes per read, default 32752
+	SettingReadSize       = "read_size"       // bytes per read, default 131072
 	SettingKeepalive      = "keepalive"       // TCP keep-alive period, default 15s, "off" disables
 	SettingNoDelay        = "nodelay"         // TCP_NODELAY, default true
 )
@@ -24,9 +24,10 @@ const (
 	DefaultBind           = "127.0.0.1"
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultMaxSockets     = 1024
-	// DefaultReadSize is the largest data message the plugin transport
-	// carries without a throughput cliff (32 KiB minus 16 bytes).
-	DefaultReadSize  = 32752
+	// DefaultReadSize is the largest read, the data path's largest frame
+	// (128 KiB): fewer, larger frames cost less per byte. A socket's buffer
+	// starts at 4 KiB and grows only while reads fill it.
+	DefaultReadSize  = 128 << 10
 	DefaultKeepalive = 15 * time.Second
 	DefaultNoDelay   = true
 )

@@ -15,13 +15,13 @@ import (
 func TestSettingsDefaults(t *testing.T) {
 	d, info := open(t, newRecorder(), nil)
 	want := sdk.Info{Name: "hostnet", Version: Version, Device: info.Device,
-		CanListen: true, MaxListeners: 0, MaxSockets: 1024, MaxWrite: 0}
+		CanListen: true, MaxListeners: 0, MaxSockets: 1024, MaxWrite: 0, CanHalfClose: true}
 	if info != want {
 		t.Errorf("info = %+v, want %+v", info, want)
 	}
 	cfg := d.sess.cfg
 	if cfg.bind != netip.MustParseAddr("127.0.0.1") || cfg.connectTimeout != 10*time.Second ||
-		cfg.maxSockets != 1024 || cfg.readSize != 32752 || cfg.keepalive != 15*time.Second || !cfg.noDelay {
+		cfg.maxSockets != 1024 || cfg.readSize != 128<<10 || cfg.keepalive != 15*time.Second || !cfg.noDelay {
 		t.Errorf("default config = %+v", cfg)
 	}
 }

@@ -7,12 +7,14 @@ import (
 	"ifsock/sdk"
 )
 
-// sink is where a socket's goroutine hands the socket's events: the host's
-// Events for the driver's own sockets, a pipe for a connection dialled from
-// outside (see Dial).
+// sink is where a socket's goroutine hands the socket's events, one at a
+// time and in order. Every socket of the driver has the host's Events as
+// its sink today; the interface is the seam for an end that is not the
+// host's (such as a net.Conn dialled from outside the driver).
 type sink interface {
 	accepted(listener, sock sdk.Socket, peer netip.AddrPort)
 	received(sock sdk.Socket, data []byte) error
+	finished(sock sdk.Socket)
 	dropped(sock sdk.Socket, reason error)
 }
 
@@ -21,7 +23,16 @@ type hostSink struct{ ev sdk.Events }
 
 func (h hostSink) accepted(l, s sdk.Socket, p netip.AddrPort) { h.ev.Accepted(l, s, p) }
 func (h hostSink) received(s sdk.Socket, b []byte) error      { return h.ev.Received(s, b) }
+func (h hostSink) finished(s sdk.Socket)                      { h.ev.Finished(s) }
 func (h hostSink) dropped(s sdk.Socket, reason error)         { h.ev.Dropped(s, reason) }
+
+// delivery is the next event of a socket, as next found it: data to
+// deliver, the peer's Finished, or the socket's Dropped(reason).
+type delivery struct {
+	data     []byte
+	finished bool
+	reason   error
+}
 
 // start runs the socket's goroutine; d.mu must be held.
 func (d *Driver) start(s *socket) {
@@ -31,9 +42,11 @@ func (d *Driver) start(s *socket) {
 
 // run is a socket's goroutine, the only one raising the socket's events:
 // Accepted first for an accepted socket, then Received in byte order, then
-// at most one Dropped. The Driver owns it (see Driver) and it exits when the
-// socket is dropped, closed locally, the host refuses its data, or the
-// driver closes.
+// at most one Finished, then at most one Dropped. The Driver owns it (see
+// Driver) and it exits when the socket is dropped, closed locally, the host
+// refuses its data, or the driver closes. After Finished it stays, idle,
+// until one of those happens: a socket whose peer finished can still be
+// dropped (a reset).
 //
 // Every event starts the same way: under d.mu, the goroutine checks that
 // the socket is neither halted nor the driver closed, and sets s.inEvent
@@ -48,17 +61,25 @@ func (d *Driver) run(s *socket) {
 		return
 	}
 	for {
-		data, reason, ok := d.next(s)
+		ev, ok := d.next(s)
 		if !ok {
 			return
 		}
-		if data == nil {
-			s.sink.dropped(s.id, reason)
+		switch {
+		case ev.finished:
+			s.sink.finished(s.id)
+			d.mu.Lock()
+			s.inEvent = false
+			d.mu.Unlock()
+			continue
+		case ev.data == nil:
+			s.sink.dropped(s.id, ev.reason)
 			d.mu.Lock()
 			s.inEvent = false
 			d.mu.Unlock()
 			return
 		}
+		data := ev.data
 		err := s.sink.received(s.id, data)
 		d.mu.Lock()
 		s.held -= len(data)
@@ -108,32 +129,37 @@ func (d *Driver) announce(s *socket) bool {
 	return true
 }
 
-// next waits for the socket's next event: data to deliver, or the reason of
-// its drop (data nil) after which the socket is freed. ok is false when the
+// next waits for the socket's next event: data to deliver, then (the queue
+// empty) the peer's Finished, which leaves the socket open, then the reason
+// of its drop, after which the socket is freed. ok is false when the
 // goroutine must stop without more events. When ok is true the event is
 // marked running (s.inEvent) before next lets go of d.mu: from then on
 // Close does not wait for this goroutine, which is inside the host.
-func (d *Driver) next(s *socket) (data []byte, reason error, ok bool) {
+func (d *Driver) next(s *socket) (ev delivery, ok bool) {
 	waited := false
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for {
 		if s.stopped || d.state != stateOpen {
-			return nil, nil, false
+			return delivery{}, false
 		}
 		switch {
 		case len(s.q) > s.head && (d.cfg.delay == 0 || waited):
 			s.inEvent = true
-			return s.pop(maxDelivery), nil, true
+			return delivery{data: s.pop(maxDelivery)}, true
 		case len(s.q) > s.head:
 			d.mu.Unlock()
 			waited = d.pause(s)
 			d.mu.Lock()
 			continue
+		case s.fin && !s.finRaised:
+			s.finRaised = true
+			s.inEvent = true
+			return delivery{finished: true}, true
 		case s.eof != nil:
 			d.remove(s)
 			s.inEvent = true
-			return nil, s.eof, true
+			return delivery{reason: s.eof}, true
 		}
 		wake := s.wake
 		d.mu.Unlock()

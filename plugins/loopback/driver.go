@@ -34,12 +34,14 @@ const (
 // socket, started by Listen or Connect; a socket's goroutine is the only
 // caller of Events for that socket, so its events never overlap and arrive
 // in order. While that goroutine is inside a host callback (Accepted,
-// Received, Dropped) it is marked in event, and the host has it on loan:
-// the driver cannot tell whether the host is the one calling CloseSocket or
-// Close from inside that callback, so it never waits for it. Each goroutine
-// exits:
+// Received, Finished, Dropped) it is marked in event, and the host has it
+// on loan: the driver cannot tell whether the host is the one calling
+// CloseSocket or Close from inside that callback, so it never waits for it.
+// Each goroutine exits:
 //
-//   - on its own after raising Dropped, or when Received returned an error;
+//   - on its own after raising Dropped, or when Received returned an error
+//     (after Finished it does not exit: it stays, idle, for a later Dropped
+//     or the socket's close);
 //   - when its socket is halted (CloseSocket, Close) while it is not in an
 //     event: it is woken at once, raises nothing more, and Close waits for
 //     it (within Close's ctx);
@@ -116,11 +118,12 @@ func (d *Driver) Open(ctx context.Context, req sdk.OpenRequest) (sdk.Info, error
 // info describes the driver; d.cfg must be set.
 func (d *Driver) info() sdk.Info {
 	return sdk.Info{
-		Name:       Name,
-		Version:    Version,
-		Device:     "in-memory loopback",
-		CanListen:  true,
-		MaxSockets: d.cfg.maxSockets,
+		Name:         Name,
+		Version:      Version,
+		Device:       "in-memory loopback",
+		CanListen:    true,
+		MaxSockets:   d.cfg.maxSockets,
+		CanHalfClose: true,
 	}
 }
 
@@ -206,9 +209,4 @@ func ctxError(op string, err error) error {
 		return sdk.Errorf(sdk.ErrTimeout, "loopback: %s: %w", op, err)
 	}
 	return sdk.Errorf(sdk.ErrCanceled, "loopback: %s: %w", op, err)
-}
-
-// CloseWrite implements sdk.Driver: not supported yet.
-func (d *Driver) CloseWrite(ctx context.Context, id sdk.Socket) error {
-	return sdk.Errorf(sdk.ErrUnsupported, "close write on %v: not supported by this driver", id)
 }

@@ -68,6 +68,7 @@ type closer struct {
 }
 
 func (c *closer) Accepted(sdk.Socket, sdk.Socket, netip.AddrPort) { c.count() }
+func (c *closer) Finished(sdk.Socket)                             { c.count() }
 func (c *closer) Dropped(sdk.Socket, error)                       { c.count() }
 func (c *closer) Received(sdk.Socket, []byte) error {
 	if c.count() {
@@ -178,7 +179,7 @@ func held(t *testing.T) (d *loopback.Driver, r *recorder, c, a sdk.Socket, relea
 // Received of its socket (it may be the caller); that Received finishes,
 // and no new event of the socket starts after CloseSocket returned: the
 // queued data is not delivered and no Dropped follows. The other end gets
-// Dropped(ErrPeerClosed).
+// Finished, and stays open.
 func TestCloseSocketDuringHandler(t *testing.T) {
 	d, r, c, a, release := held(t)
 	exited := d.GoroutineDone(a)
@@ -195,7 +196,7 @@ func TestCloseSocketDuringHandler(t *testing.T) {
 	}
 	close(release)
 	awaitExits(t, []<-chan struct{}{exited})
-	var peerDrop error
+	peerFinished := false
 	for done := false; !done; {
 		select {
 		case ev := <-r.ch:
@@ -204,8 +205,8 @@ func TestCloseSocketDuringHandler(t *testing.T) {
 				// the Received that was running may finish
 			case ev.sock == a:
 				t.Errorf("event %+v of %v started after CloseSocket returned", ev, a)
-			case ev.sock == c && ev.kind == "dropped":
-				peerDrop = ev.reason
+			case ev.sock == c && ev.kind == "finished":
+				peerFinished = true
 			default:
 				t.Errorf("unexpected event %+v", ev)
 			}
@@ -213,15 +214,13 @@ func TestCloseSocketDuringHandler(t *testing.T) {
 			done = true
 		}
 	}
-	if peerDrop == nil {
-		ev := r.next(t)
-		if ev.sock != c || ev.kind != "dropped" {
-			t.Fatalf("event %+v, want Dropped of %v", ev, c)
+	if !peerFinished {
+		if ev := r.next(t); ev.sock != c || ev.kind != "finished" {
+			t.Fatalf("event %+v, want Finished of %v", ev, c)
 		}
-		peerDrop = ev.reason
 	}
-	if !errors.Is(peerDrop, sdk.ErrPeerClosed) {
-		t.Errorf("the other end dropped with %v, want ErrPeerClosed", peerDrop)
+	if _, err := d.Peer(ctx(t), c); err != nil {
+		t.Errorf("Peer of the other end after Finished: %v, want it open until its host closes it", err)
 	}
 }
 

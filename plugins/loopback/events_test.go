@@ -12,7 +12,7 @@ import (
 
 // event is one call of sdk.Events, as the tests' recorder saw it.
 type event struct {
-	kind     string // "accepted", "received", "dropped"
+	kind     string // "accepted", "received", "finished", "dropped"
 	listener sdk.Socket
 	sock     sdk.Socket
 	peer     netip.AddrPort
@@ -21,10 +21,12 @@ type event struct {
 }
 
 // recorder is a plain sdk.Events for the unit tests: every event goes to a
-// channel; hold, when set, runs inside Received first.
+// channel; hold, when set, runs inside Received first, and finish inside
+// Finished.
 type recorder struct {
-	ch   chan event
-	hold func(sock sdk.Socket, data []byte)
+	ch     chan event
+	hold   func(sock sdk.Socket, data []byte)
+	finish func(sock sdk.Socket)
 }
 
 func (r *recorder) Accepted(l, s sdk.Socket, p netip.AddrPort) {
@@ -37,6 +39,13 @@ func (r *recorder) Received(s sdk.Socket, data []byte) error {
 	}
 	r.ch <- event{kind: "received", sock: s, data: data}
 	return nil
+}
+
+func (r *recorder) Finished(s sdk.Socket) {
+	if r.finish != nil {
+		r.finish(s)
+	}
+	r.ch <- event{kind: "finished", sock: s}
 }
 
 func (r *recorder) Dropped(s sdk.Socket, reason error) {

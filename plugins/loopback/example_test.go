@@ -28,6 +28,8 @@ func (e *echoEvents) Received(s sdk.Socket, data []byte) error {
 	return e.d.Send(context.Background(), s, data)
 }
 
+func (e *echoEvents) Finished(sdk.Socket) {}
+
 func (e *echoEvents) Dropped(sdk.Socket, error) {}
 
 // A listener whose accepted sockets echo, and a client talking to it, all

@@ -22,6 +22,7 @@ func (d *Driver) DropSocket(id sdk.Socket, reason error) error {
 	}
 	s.discard()
 	s.eof = reason
+	s.fin = false // the link failed: no orderly end any more
 	if s.sendErr == nil {
 		s.sendErr = sdk.Errorf(sdk.ErrClosed, "send: %v was dropped", id)
 	}

@@ -10,28 +10,45 @@ import (
 // the other end's inbound window; while that window is full (its handler is
 // slow) Send waits, until ctx is done (ErrTimeout, ErrCanceled: the bytes
 // taken so far are delivered). Sends on one socket run one at a time, so the
-// bytes of each Send stay together. Errors: ErrClosed (s closed, dropped, or
-// its peer gone), ErrReset (drop_after reached), ErrBadArgument (a
-// listener), ErrNotOpen.
+// bytes of each Send stay together. Sending after the peer finished
+// (Finished) is fine while the peer is half-closed; once the peer closed
+// fully it is ErrReset, and s is then dropped. Errors: ErrClosed (s closed,
+// dropped or half-closed with CloseWrite), ErrReset (drop_after reached, or
+// the peer closed), ErrBadArgument (a listener), ErrNotOpen.
 func (d *Driver) Send(ctx context.Context, id sdk.Socket, data []byte) error {
-	d.mu.Lock()
-	s, err := d.lookup("send", id)
-	if err == nil && s.listener {
-		err = sdk.Errorf(sdk.ErrBadArgument, "send: %v is a listener: send on a connected socket", id)
-	}
-	d.mu.Unlock()
+	s, err := d.sender("send", id)
 	if err != nil {
 		return err
 	}
-	select {
-	case s.sendLock <- struct{}{}:
-	case <-ctx.Done():
-		return ctxError("send", ctx.Err())
-	case <-d.closing:
-		return sdk.Errorf(sdk.ErrNotOpen, "loopback: send: the driver closed")
+	if err := d.takeTurn(ctx, "send", s); err != nil {
+		return err
 	}
 	defer func() { <-s.sendLock }()
 	return d.write(ctx, s, data)
+}
+
+// sender returns the open connected socket id, for op.
+func (d *Driver) sender(op string, id sdk.Socket) (*socket, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s, err := d.lookup(op, id)
+	if err == nil && s.listener {
+		err = sdk.Errorf(sdk.ErrBadArgument, "%s: %v is a listener: use a connected socket", op, id)
+	}
+	return s, err
+}
+
+// takeTurn waits for s's send lock, within ctx; the caller gives it back
+// with <-s.sendLock. Sends and CloseWrite of s take turns on it.
+func (d *Driver) takeTurn(ctx context.Context, op string, s *socket) error {
+	select {
+	case s.sendLock <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctxError(op, ctx.Err())
+	case <-d.closing:
+		return sdk.Errorf(sdk.ErrNotOpen, "loopback: %s: the driver closed", op)
+	}
 }
 
 // write moves data into the inbound window of s's peer, waiting for room.
@@ -44,7 +61,14 @@ func (d *Driver) write(ctx context.Context, s *socket, data []byte) error {
 			return sdk.Errorf(sdk.ErrNotOpen, "loopback: send: the driver closed")
 		case !s.open:
 			return sdk.Errorf(sdk.ErrClosed, "send: %v was closed or dropped", s.id)
+		case s.wrClosed:
+			return sdk.Errorf(sdk.ErrClosed, "send: %v was half-closed with CloseWrite and only receives now, open a new socket to send", s.id)
 		case s.sendErr != nil:
+			if s.peerGone {
+				// What TCP does: the write to a closed peer is
+				// answered with a reset, which ends the connection.
+				s.end(s.sendErr, s.sendErr)
+			}
 			return s.sendErr
 		}
 		p := s.peer

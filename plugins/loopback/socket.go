@@ -29,7 +29,11 @@ type socket struct {
 	head      int           //
 	held      int           // inbound bytes queued or inside a running Received: the window in use
 	received  int64         // inbound bytes ever taken, for drop_after
-	eof       error         // no more data will come: Dropped(eof) follows the queued bytes
+	fin       bool          // the peer finished sending: Finished follows the queued bytes
+	finRaised bool          // Finished was raised (or is running): never twice
+	eof       error         // the connection broke: Dropped(eof) follows the queued bytes
+	wrClosed  bool          // CloseWrite was called: Send is ErrClosed
+	peerGone  bool          // the other end closed: sendErr is a reset, and a Send that meets it drops s
 	sendErr   error         // why Send on this socket fails although it is still open
 	inEvent   bool          // the socket's goroutine is inside a host callback (see Driver)
 	wake      chan struct{} // one token: something changed for the socket's goroutine
@@ -129,9 +133,9 @@ func (d *Driver) remove(s *socket) {
 	}
 }
 
-// end says no more data will arrive at s: its queued bytes are delivered,
-// then Dropped(reason); meanwhile Send on s fails with sendErr. The first
-// reason stays. d.mu must be held.
+// end says the connection of s broke: its queued bytes are delivered, then
+// Dropped(reason) (after Finished, when the peer finished first); meanwhile
+// Send on s fails with sendErr. The first reason stays. d.mu must be held.
 func (s *socket) end(reason, sendErr error) {
 	if !s.open {
 		return
@@ -141,6 +145,23 @@ func (s *socket) end(reason, sendErr error) {
 	}
 	if s.sendErr == nil {
 		s.sendErr = sendErr
+	}
+	s.signal()
+}
+
+// finish says the other end of s finished sending (its CloseWrite or
+// CloseSocket): the bytes it queued to s are delivered, then Finished, and
+// s stays open. gone is set when the other end closed fully: from then on
+// Send on s fails with a reset, and drops s (as a TCP write to a closed peer
+// gets a reset back). d.mu must be held.
+func (s *socket) finish(gone bool) {
+	if !s.open {
+		return
+	}
+	s.fin = true
+	if gone && s.sendErr == nil {
+		s.peerGone = true
+		s.sendErr = sdk.Errorf(sdk.ErrReset, "send on %v: the peer closed the connection: nothing more can reach it, close this socket", s.id)
 	}
 	s.signal()
 }
