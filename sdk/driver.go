@@ -137,6 +137,14 @@ type Info struct {
 	// MaxWrite is the largest write the device takes in one go (2048 on an
 	// ESP8266). Send accepts any length and splits; this is informational.
 	MaxWrite int
+	// SendWindow is how many bytes of a socket's Sends the host may commit
+	// ahead of the driver taking them, through a plugin process (rule 5):
+	// 0 means the default (256 KiB), as TCP's send buffer lets write return
+	// before the peer has the bytes. A negative value means none: a Send
+	// returns once the driver took every byte, for a device that can fail
+	// a write it was given (an ESP8266 whose module stops answering), so
+	// that the failure reaches the Send that wrote the bytes.
+	SendWindow int
 	// CanHalfClose is true when the medium keeps TCP's half-close (rule
 	// 11): after the peer's FIN the driver raises Events.Finished and the
 	// socket stays writable until the host closes it, and CloseWrite works.

@@ -14,10 +14,12 @@
 //   - receive: the host grants each socket a window (wire.DefaultWindow); the
 //     plugin sends a socket's data only within it, and the host gives credit
 //     back as the application consumes, a quarter window at a time;
-//   - send: the plugin grants each socket sendWindow bytes; a host Send
-//     returns once its bytes are written to the data path within that
-//     window (committed, as TCP's write returns once the kernel has the
-//     bytes), and the plugin gives credit back as the driver takes them.
+//   - send: the plugin grants each socket a send window (256 KiB unless
+//     the driver's Info.SendWindow says otherwise); a host Send returns once
+//     its bytes are written to the data path within that window (committed,
+//     as TCP's write returns once the kernel has the bytes), and the plugin
+//     gives credit back as the driver takes them. A driver without a window
+//     (SendWindow < 0) has each Send wait until the driver took its bytes.
 //
 // So a Send costs no round trip, and both processes' memory per socket is
 // bounded by the windows whatever the peers do.
@@ -41,10 +43,23 @@ import (
 	"ifsock/sdk"
 )
 
-// sendWindow is the send credit of a socket, in bytes: what the host may
-// write ahead of what the driver has taken. It bounds the plugin's memory
-// for one socket's writes.
-const sendWindow = 256 << 10
+// defaultSendWindow is the send credit of a socket, in bytes, unless the
+// driver says otherwise (sdk.Info.SendWindow): what the host may write
+// ahead of what the driver has taken. It bounds the plugin's memory for
+// one socket's writes.
+const defaultSendWindow = 256 << 10
+
+// sendWindowOf is the send credit of a socket of a driver that said info,
+// and whether its Sends wait for the driver to take their bytes.
+func sendWindowOf(info sdk.Info) (window int64, sync bool) {
+	switch {
+	case info.SendWindow > 0:
+		return int64(min(info.SendWindow, 16<<20)), false
+	case info.SendWindow < 0:
+		return defaultSendWindow, true
+	}
+	return defaultSendWindow, false
+}
 
 // Driver is the host's proxy for a driver in a plugin process: an
 // sdk.Driver whose calls travel to the plugin. It is safe for concurrent
@@ -63,17 +78,19 @@ type Driver struct {
 	pid    int   // the plugin process, 0 when unknown
 	onExit func()
 
-	mu       sync.Mutex
-	events   sdk.Events
-	info     sdk.Info
-	state    int // stateNew, stateOpen, stateClosed
-	dead     bool
-	crashed  bool // dead because the plugin went away, not closed here
-	deadCh   chan struct{}
-	socks    map[sdk.Socket]*hostSocket
-	ended    idset.Set // sockets closed or dropped: late frames are ignored
-	calls    map[uint64]*call
-	nextCall uint64
+	mu         sync.Mutex
+	events     sdk.Events
+	info       sdk.Info
+	sendWindow int64 // a socket's send credit (sendWindowOf)
+	syncSend   bool  // Sends wait until the driver took their bytes
+	state      int   // stateNew, stateOpen, stateClosed
+	dead       bool
+	crashed    bool // dead because the plugin went away, not closed here
+	deadCh     chan struct{}
+	socks      map[sdk.Socket]*hostSocket
+	ended      idset.Set // sockets closed or dropped: late frames are ignored
+	calls      map[uint64]*call
+	nextCall   uint64
 
 	out     *batchWriter // nil until the data path is up
 	conn    net.Conn
@@ -100,6 +117,8 @@ type hostSocket struct {
 	queued   int64         // data bytes queued in events: bounded by the window
 	turn     chan struct{} // one slot: a socket's Sends and CloseWrite take turns
 	avail    int64         // send credit left
+	put      int64         // bytes ever written to the data path
+	taken    int64         // bytes the driver ever took
 	wake     chan struct{} // closed and replaced when credit comes or the socket ends
 	sendErr  error         // why Sends fail from now on
 }
@@ -147,7 +166,9 @@ func NewDriver(conn grpc.ClientConnInterface, logger hclog.Logger, window int, o
 		onExit: onExit,
 		deadCh: make(chan struct{}),
 		socks:  make(map[sdk.Socket]*hostSocket),
-		calls:  make(map[uint64]*call),
+
+		sendWindow: defaultSendWindow,
+		calls:      make(map[uint64]*call),
 	}
 }
 
@@ -193,10 +214,14 @@ func (d *Driver) Open(ctx context.Context, req sdk.OpenRequest) (sdk.Info, error
 		Name: resp.Name, Version: resp.Version, Device: resp.Device,
 		CanListen: resp.CanListen, MaxListeners: int(resp.MaxListeners),
 		MaxSockets: int(resp.MaxSockets), MaxWrite: int(resp.MaxWrite),
-		CanHalfClose: resp.CanHalfClose,
+		CanHalfClose: resp.CanHalfClose, SendWindow: int(resp.SendWindow),
 	}
 	d.mu.Lock()
 	d.info = info
+	d.sendWindow, d.syncSend = sendWindowOf(info)
+	for _, h := range d.socks {
+		h.avail = d.sendWindow // sockets announced during Open
+	}
 	d.mu.Unlock()
 	return info, nil
 }
@@ -347,7 +372,7 @@ func (d *Driver) newSocketLocked(s sdk.Socket) *hostSocket {
 	if d.ended.Has(uint64(s)) || d.dead {
 		return nil
 	}
-	h := &hostSocket{id: s, avail: sendWindow}
+	h := &hostSocket{id: s, avail: d.sendWindow}
 	h.deliver = func(e event) bool { return d.deliver(h, e) }
 	d.socks[s] = h
 	return h
@@ -427,12 +452,46 @@ func (d *Driver) Send(ctx context.Context, s sdk.Socket, data []byte) error {
 		}
 		n := int(min(h.avail, int64(len(data)), wire.MaxChunk))
 		h.avail -= int64(n)
+		h.put += int64(n)
 		last = d.out.put(fWrite, uint64(s), nil, data[:n])
 		d.mu.Unlock()
 		data = data[n:]
 	}
 	if err := d.out.wait(last); err != nil {
 		return d.goneErr(fmt.Sprintf("send on %v", s))
+	}
+	if d.syncSend {
+		return d.awaitTaken(ctx, h)
+	}
+	return nil
+}
+
+// awaitTaken waits until the driver took every byte written for h (a
+// driver without a send window, sdk.Info.SendWindow < 0), or says why not.
+func (d *Driver) awaitTaken(ctx context.Context, h *hostSocket) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	end := h.put
+	for h.taken < end {
+		if err := h.sendErr; err != nil {
+			return err
+		}
+		if d.dead {
+			return d.goneErrLocked(fmt.Sprintf("send on %v", h.id))
+		}
+		if h.wake == nil {
+			h.wake = make(chan struct{})
+		}
+		wake := h.wake
+		d.mu.Unlock()
+		select {
+		case <-wake:
+		case <-d.deadCh:
+		case <-ctx.Done():
+			d.mu.Lock()
+			return ctxErr(fmt.Sprintf("send on %v: waiting for the driver to take the bytes", h.id), ctx.Err())
+		}
+		d.mu.Lock()
 	}
 	return nil
 }

@@ -80,7 +80,8 @@ func (d *Driver) readFrame(fr *frameReader) (inline func(), err error) {
 		n := int64(p.u32())
 		if hs := d.socks[s]; hs != nil {
 			hs.avail += n
-			if hs.avail > sendWindow {
+			hs.taken += n
+			if hs.avail > d.sendWindow {
 				return nil, sdk.Errorf(sdk.ErrInternal, "protocol violation: %v was given %d bytes of send credit, more than its window", s, hs.avail)
 			}
 			d.wakeLocked(hs)

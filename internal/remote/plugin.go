@@ -37,6 +37,8 @@ type server struct {
 
 	mu         sync.Mutex
 	window     int64 // receive credit of a new socket
+	sendWindow int64 // send credit the host gives each socket (sendWindowOf)
+	syncSend   bool  // the host waits for every write's fTaken
 	socks      map[sdk.Socket]*pluginSocket
 	ended      idset.Set
 	calls      map[uint64]context.CancelFunc
@@ -96,10 +98,10 @@ func newServer(d sdk.Driver, logger hclog.Logger) *server {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &server{
 		driver: d, logger: logger, ctx: ctx, cancel: cancel,
-		window: wire.DefaultWindow,
-		socks:  make(map[sdk.Socket]*pluginSocket),
-		calls:  make(map[uint64]context.CancelFunc),
-		done:   make(chan struct{}),
+		window: wire.DefaultWindow, sendWindow: defaultSendWindow,
+		socks: make(map[sdk.Socket]*pluginSocket),
+		calls: make(map[uint64]context.CancelFunc),
+		done:  make(chan struct{}),
 	}
 }
 
@@ -128,8 +130,12 @@ func (s *server) Open(ctx context.Context, req *wire.OpenRequest) (*wire.OpenRes
 	if err != nil {
 		return &wire.OpenResponse{Status: wireStatus(err)}, nil
 	}
+	s.mu.Lock()
+	s.sendWindow, s.syncSend = sendWindowOf(info)
+	s.mu.Unlock()
 	return &wire.OpenResponse{
-		Name: info.Name, Version: info.Version, Device: info.Device,
+		SendWindow: int32(max(min(info.SendWindow, 1<<30), -1)),
+		Name:       info.Name, Version: info.Version, Device: info.Device,
 		CanListen: info.CanListen, MaxListeners: uint32(info.MaxListeners),
 		MaxSockets: uint32(info.MaxSockets), MaxWrite: uint32(info.MaxWrite),
 		CanHalfClose: info.CanHalfClose,
@@ -439,7 +445,7 @@ func (s *server) write(ps *pluginSocket, op writeOp) bool {
 			return true
 		}
 		ps.taken += int64(len(op.data))
-		if ps.taken >= sendWindow/4 {
+		if ps.taken >= s.sendWindow/4 || s.syncSend {
 			s.report(fTaken, ps.id, putU32(nil, uint32(ps.taken)))
 			ps.taken = 0
 		}

@@ -243,16 +243,18 @@ func (x *OpenRequest) GetWindow() uint32 {
 }
 
 type OpenResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Status        *Status                `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Version       string                 `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
-	Device        string                 `protobuf:"bytes,4,opt,name=device,proto3" json:"device,omitempty"`
-	CanListen     bool                   `protobuf:"varint,5,opt,name=can_listen,json=canListen,proto3" json:"can_listen,omitempty"`
-	MaxListeners  uint32                 `protobuf:"varint,6,opt,name=max_listeners,json=maxListeners,proto3" json:"max_listeners,omitempty"`
-	MaxSockets    uint32                 `protobuf:"varint,7,opt,name=max_sockets,json=maxSockets,proto3" json:"max_sockets,omitempty"`
-	MaxWrite      uint32                 `protobuf:"varint,8,opt,name=max_write,json=maxWrite,proto3" json:"max_write,omitempty"`
-	CanHalfClose  bool                   `protobuf:"varint,9,opt,name=can_half_close,json=canHalfClose,proto3" json:"can_half_close,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Status       *Status                `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	Name         string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Version      string                 `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	Device       string                 `protobuf:"bytes,4,opt,name=device,proto3" json:"device,omitempty"`
+	CanListen    bool                   `protobuf:"varint,5,opt,name=can_listen,json=canListen,proto3" json:"can_listen,omitempty"`
+	MaxListeners uint32                 `protobuf:"varint,6,opt,name=max_listeners,json=maxListeners,proto3" json:"max_listeners,omitempty"`
+	MaxSockets   uint32                 `protobuf:"varint,7,opt,name=max_sockets,json=maxSockets,proto3" json:"max_sockets,omitempty"`
+	MaxWrite     uint32                 `protobuf:"varint,8,opt,name=max_write,json=maxWrite,proto3" json:"max_write,omitempty"`
+	CanHalfClose bool                   `protobuf:"varint,9,opt,name=can_half_close,json=canHalfClose,proto3" json:"can_half_close,omitempty"`
+	// send_window is sdk.Info.SendWindow: 0 the default, negative none.
+	SendWindow    int32 `protobuf:"varint,10,opt,name=send_window,json=sendWindow,proto3" json:"send_window,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -350,6 +352,13 @@ func (x *OpenResponse) GetCanHalfClose() bool {
 	return false
 }
 
+func (x *OpenResponse) GetSendWindow() int32 {
+	if x != nil {
+		return x.SendWindow
+	}
+	return 0
+}
+
 var File_wire_proto protoreflect.FileDescriptor
 
 const file_wire_proto_rawDesc = "" +
@@ -370,7 +379,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x06window\x18\x03 \x01(\rR\x06window\x1a;\n" +
 	"\rSettingsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xac\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xcd\x02\n" +
 	"\fOpenResponse\x12.\n" +
 	"\x06status\x18\x01 \x01(\v2\x16.ifsock.wire.v1.StatusR\x06status\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
@@ -382,7 +391,10 @@ const file_wire_proto_rawDesc = "" +
 	"\vmax_sockets\x18\a \x01(\rR\n" +
 	"maxSockets\x12\x1b\n" +
 	"\tmax_write\x18\b \x01(\rR\bmaxWrite\x12$\n" +
-	"\x0ecan_half_close\x18\t \x01(\bR\fcanHalfClose2\xc3\x01\n" +
+	"\x0ecan_half_close\x18\t \x01(\bR\fcanHalfClose\x12\x1f\n" +
+	"\vsend_window\x18\n" +
+	" \x01(\x05R\n" +
+	"sendWindow2\xc3\x01\n" +
 	"\x06Driver\x12>\n" +
 	"\bOpenData\x12\x15.ifsock.wire.v1.Empty\x1a\x1b.ifsock.wire.v1.DataChannel\x12A\n" +
 	"\x04Open\x12\x1b.ifsock.wire.v1.OpenRequest\x1a\x1c.ifsock.wire.v1.OpenResponse\x126\n" +

@@ -136,6 +136,9 @@ func (d *Driver) Open(ctx context.Context, req sdk.OpenRequest) (sdk.Info, error
 		MaxListeners: 1,
 		MaxSockets:   maxSockets,
 		MaxWrite:     MaxWrite,
+		// No send window: a Send returns once the module answered SEND OK,
+		// so a write the module fails reaches the Send that wrote it.
+		SendWindow:   -1,
 		CanHalfClose: false, // AT+CIPCLOSE closes both ways; see CloseWrite
 	}, nil
 }
