@@ -109,7 +109,7 @@ const (
 type hostSocket struct {
 	id       sdk.Socket
 	events   lane[event]
-	deliver  func(event) bool // runs one event of the lane (Driver.deliver)
+	deliver  func(event) bool // runs one event of the lane (Driver.deliver); made by the first event
 	consumed int64            // data delivered since the last credit; the lane's alone
 
 	listener bool
@@ -373,7 +373,6 @@ func (d *Driver) newSocketLocked(s sdk.Socket) *hostSocket {
 		return nil
 	}
 	h := &hostSocket{id: s, avail: d.sendWindow}
-	h.deliver = func(e event) bool { return d.deliver(h, e) }
 	d.socks[s] = h
 	return h
 }

@@ -156,12 +156,21 @@ func (d *Driver) wakeLocked(hs *hostSocket) {
 
 // pushLocked queues an event on the socket's lane.
 func (d *Driver) pushLocked(hs *hostSocket, e event) {
+	d.laneLocked(hs)
 	hs.events.push(e, &d.runners, hs.deliver)
+}
+
+// laneLocked makes what a socket's lane needs, the first time.
+func (d *Driver) laneLocked(hs *hostSocket) {
+	if hs.deliver == nil {
+		hs.deliver = func(e event) bool { return d.deliver(hs, e) }
+	}
 }
 
 // postLocked queues an event, or, when the socket's lane is idle, returns
 // the work of delivering it for the reader to run inline (see relay).
 func (d *Driver) postLocked(hs *hostSocket, e event) (inline func()) {
+	d.laneLocked(hs)
 	if !hs.events.claim() {
 		d.pushLocked(hs, e)
 		return nil

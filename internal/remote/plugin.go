@@ -57,15 +57,16 @@ type server struct {
 type pluginSocket struct {
 	id    sdk.Socket
 	avail int64         // receive credit left
-	wake  chan struct{} // one slot: credit came or the socket ended
+	gone  bool          // ended: a Received waiting for credit returns
+	wake  chan struct{} // one slot: credit came or the socket ended; made by the first wait
 	ops   lane[writeOp]
 	write func(writeOp) bool // runs one operation of the lane (server.write)
 
-	ctx    context.Context // ends a blocked write when the socket closes
-	cancel context.CancelFunc
-	linger *time.Timer // set before the close is queued: ends queued writes
-	taken  int64       // bytes the driver took since the last fTaken
-	failed bool        // a write failed: the rest are dropped
+	ctx    context.Context    // ends a blocked write when the socket closes (set with write)
+	cancel context.CancelFunc // nil until the first write
+	linger *time.Timer        // set before the close is queued: ends queued writes
+	taken  int64              // bytes the driver took since the last fTaken
+	failed bool               // a write failed: the rest are dropped
 }
 
 type writeKind uint8
@@ -291,9 +292,11 @@ func (s *server) readFrame(fr *frameReader) (inline func(), err error) {
 		s.mu.Lock()
 		if ps := s.socks[id]; ps != nil {
 			ps.avail += n
-			select {
-			case ps.wake <- struct{}{}:
-			default:
+			if ps.wake != nil {
+				select {
+				case ps.wake <- struct{}{}:
+				default:
+				}
 			}
 		}
 		s.mu.Unlock()
@@ -323,8 +326,19 @@ func (s *server) socketLocked(id sdk.Socket) *pluginSocket {
 	if s.ended.Has(uint64(id)) || s.closed {
 		return nil
 	}
-	ctx, cancel := context.WithCancel(s.ctx)
-	ps := &pluginSocket{id: id, avail: s.window, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
+	// What only writes need is made at the first write (prepareLocked):
+	// an idle socket costs this struct and its map entry.
+	ps := &pluginSocket{id: id, avail: s.window}
+	s.socks[id] = ps
+	return ps
+}
+
+// prepareLocked makes what a socket's writes need, the first time.
+func (s *server) prepareLocked(ps *pluginSocket) {
+	if ps.write != nil {
+		return
+	}
+	ps.ctx, ps.cancel = context.WithCancel(s.ctx)
 	ps.write = func(op writeOp) bool {
 		defer s.end()
 		return s.write(ps, op)
@@ -333,8 +347,6 @@ func (s *server) socketLocked(id sdk.Socket) *pluginSocket {
 		op.release()
 		s.end()
 	}
-	s.socks[id] = ps
-	return ps
 }
 
 // endLocked forgets s: a Received waiting for its credit returns ErrClosed
@@ -344,7 +356,10 @@ func (s *server) endLocked(ps *pluginSocket) {
 		delete(s.socks, ps.id)
 	}
 	s.ended.Add(uint64(ps.id))
-	close(ps.wake)
+	ps.gone = true
+	if ps.wake != nil {
+		close(ps.wake)
+	}
 }
 
 // queue puts a write or half-close on its socket's lane, or returns the
@@ -362,6 +377,9 @@ func (s *server) post(ps *pluginSocket, op writeOp) (inline func()) {
 		op.release()
 		return nil
 	}
+	s.mu.Lock()
+	s.prepareLocked(ps)
+	s.mu.Unlock()
 	s.begin()
 	if ps.ops.claim() {
 		return func() { ps.ops.release(ps.write(op), &s.work, ps.write) }
@@ -413,6 +431,7 @@ func (s *server) closeSocket(id sdk.Socket) (inline func()) {
 	ps := s.socks[id]
 	if ps != nil {
 		s.endLocked(ps)
+		s.prepareLocked(ps)
 	}
 	s.mu.Unlock()
 	if ps == nil {
@@ -582,9 +601,13 @@ func (e pluginEvents) Received(sock sdk.Socket, data []byte) error {
 			s.mu.Unlock()
 			return sdk.Errorf(sdk.ErrClosed, "%v: closed by the host", sock)
 		case ps.avail <= 0 || s.out == nil:
+			if ps.wake == nil {
+				ps.wake = make(chan struct{}, 1)
+			}
+			wake := ps.wake
 			s.mu.Unlock()
 			select {
-			case <-ps.wake:
+			case <-wake:
 			case <-s.done:
 			}
 			continue
@@ -627,9 +650,12 @@ func (e pluginEvents) Dropped(sock sdk.Socket, reason error) {
 	}
 	s.endLocked(ps)
 	s.out.put(fDropped, uint64(sock), putStatus(nil, reason), nil)
+	cancel := ps.cancel
 	s.mu.Unlock()
 	ps.ops.stop()
-	ps.cancel()
+	if cancel != nil {
+		cancel()
+	}
 	s.out.kick()
 }
 
