@@ -41,7 +41,7 @@ type Config struct {
 	// Logger receives the host's log and the plugins' logs. Nil: no log.
 	Logger hclog.Logger
 	// Window is each socket's receive window in bytes over the plugin
-	// boundary (0: 256 KiB).
+	// boundary (0: 1 MiB).
 	Window int
 	// RestartBackoff is the first wait before a dead driver is started
 	// again; it doubles up to MaxRestartBackoff (defaults 50 ms and 5 s).

@@ -139,7 +139,7 @@ type Info struct {
 	MaxWrite int
 	// SendWindow is how many bytes of a socket's Sends the host may commit
 	// ahead of the driver taking them, through a plugin process (rule 5):
-	// 0 means the default (256 KiB), as TCP's send buffer lets write return
+	// 0 means the default (1 MiB), as TCP's send buffer lets write return
 	// before the peer has the bytes. A negative value means none: a Send
 	// returns once the driver took every byte, for a device that can fail
 	// a write it was given (an ESP8266 whose module stops answering), so

@@ -14,7 +14,7 @@
 //   - receive: the host grants each socket a window (wire.DefaultWindow); the
 //     plugin sends a socket's data only within it, and the host gives credit
 //     back as the application consumes, a quarter window at a time;
-//   - send: the plugin grants each socket a send window (256 KiB unless
+//   - send: the plugin grants each socket a send window (1 MiB unless
 //     the driver's Info.SendWindow says otherwise); a host Send returns once
 //     its bytes are written to the data path within that window (committed,
 //     as TCP's write returns once the kernel has the bytes), and the plugin
@@ -47,7 +47,7 @@ import (
 // driver says otherwise (sdk.Info.SendWindow): what the host may write
 // ahead of what the driver has taken. It bounds the plugin's memory for
 // one socket's writes.
-const defaultSendWindow = 256 << 10
+const defaultSendWindow = 1 << 20
 
 // sendWindowOf is the send credit of a socket of a driver that said info,
 // and whether its Sends wait for the driver to take their bytes.

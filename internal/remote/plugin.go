@@ -612,7 +612,7 @@ func (e pluginEvents) Received(sock sdk.Socket, data []byte) error {
 			}
 			continue
 		}
-		n := int(min(int64(len(data)), ps.avail, wire.MaxChunk))
+		n := int(min(int64(len(data)), ps.avail, wire.MaxChunk, s.window/4))
 		ps.avail -= int64(n)
 		s.out.put(fData, uint64(sock), nil, data[:n])
 		s.mu.Unlock()

@@ -31,7 +31,7 @@ const MaxMessage = 1 << 20
 
 // DefaultWindow is the receive credit of a socket, in bytes: what the
 // driver may send for it before the host has consumed any.
-const DefaultWindow = 256 << 10
+const DefaultWindow = 1 << 20
 
 // HTTP/2 flow-control windows; larger than gRPC's 64 KiB default so that a
 // single stream can carry a window's worth of data per round trip.
