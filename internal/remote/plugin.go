@@ -437,8 +437,18 @@ func (s *server) closeSocket(id sdk.Socket) (inline func()) {
 	if ps == nil {
 		return nil
 	}
+	s.begin()
+	if ps.ops.claim() {
+		// Nothing queued before it: the close runs now, no linger needed.
+		op := writeOp{kind: opClose}
+		return func() { ps.ops.release(ps.write(op), &s.work, ps.write) }
+	}
 	ps.linger = time.AfterFunc(linger, ps.cancel)
-	return s.post(ps, writeOp{kind: opClose})
+	if !ps.ops.push(writeOp{kind: opClose}, &s.work, ps.write) {
+		s.end()
+		ps.linger.Stop()
+	}
+	return nil
 }
 
 func (op writeOp) release() {
@@ -477,7 +487,9 @@ func (s *server) write(ps *pluginSocket, op writeOp) bool {
 			s.report(fFailed, ps.id, putStatus(nil, err))
 		}
 	case opClose:
-		ps.linger.Stop()
+		if ps.linger != nil {
+			ps.linger.Stop()
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := s.driver.CloseSocket(ctx, ps.id); err != nil {
