@@ -32,8 +32,19 @@ func (d *Driver) readFrame(fr *frameReader) (inline func(), err error) {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		hs, err := d.announcedLocked(h.id)
-		if hs == nil || err != nil {
+		if err != nil {
 			return nil, err
+		}
+		if hs == nil {
+			// Data on its way when the socket was closed here (or the
+			// driver is closing): discarded, and its credit given back at
+			// once, so the plugin's reader of it, and a peer inside the
+			// plugin waiting on it (loopback), are not held up.
+			if !d.dead {
+				d.out.put(fCredit, h.id, putU32(nil, uint32(len(data))), nil)
+				return d.out.kick, nil
+			}
+			return nil, nil
 		}
 		hs.queued += int64(len(data))
 		if hs.queued > d.window {

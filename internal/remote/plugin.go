@@ -67,6 +67,9 @@ type pluginSocket struct {
 	linger *time.Timer        // set before the close is queued: ends queued writes
 	taken  int64              // bytes the driver took since the last fTaken
 	failed bool               // a write failed: the rest are dropped
+
+	busy    bool   // a write runs (guarded by server.mu)
+	dropped []byte // the drop to send once that write ended (server.mu)
 }
 
 type writeKind uint8
@@ -341,7 +344,25 @@ func (s *server) prepareLocked(ps *pluginSocket) {
 	ps.ctx, ps.cancel = context.WithCancel(s.ctx)
 	ps.write = func(op writeOp) bool {
 		defer s.end()
-		return s.write(ps, op)
+		s.mu.Lock()
+		ps.busy = true
+		s.mu.Unlock()
+		ok := s.write(ps, op)
+		s.mu.Lock()
+		ps.busy = false
+		drop := ps.dropped
+		ps.dropped = nil
+		if drop != nil && s.out != nil {
+			// The drop came while this write ran: its verdict first.
+			s.out.put(fDropped, uint64(ps.id), drop, nil)
+		}
+		s.mu.Unlock()
+		if drop != nil {
+			s.out.kick()
+			ps.cancel()
+			return false
+		}
+		return ok
 	}
 	ps.ops.drop = func(op writeOp) {
 		op.release()
@@ -661,8 +682,18 @@ func (e pluginEvents) Dropped(sock sdk.Socket, reason error) {
 		return
 	}
 	s.endLocked(ps)
-	s.out.put(fDropped, uint64(sock), putStatus(nil, reason), nil)
 	cancel := ps.cancel
+	if ps.busy {
+		// A write of ps is running: the host hears how it ended (taken or
+		// failed) before the drop, so that a Send whose bytes the driver
+		// took is not told they were lost. The lane sends the drop once
+		// the write ends, which the driver's drop makes prompt; cancelling
+		// it here could fail a write the device had finished.
+		ps.dropped = putStatus(nil, reason)
+		cancel = nil
+	} else {
+		s.out.put(fDropped, uint64(sock), putStatus(nil, reason), nil)
+	}
 	s.mu.Unlock()
 	ps.ops.stop()
 	if cancel != nil {
