@@ -173,20 +173,7 @@ func TestPeerFinishedSocketStaysWritable(t *testing.T) {
 func TestCloseWrite(t *testing.T) {
 	r := newRecorder()
 	d, _ := open(t, r, nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	s, err := d.Connect(ctxT(t), sdk.ConnectRequest{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	s, c := connectOut(t, d)
 	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<20) // 16 MiB: more than the kernel buffers
 	type result struct {
 		data []byte
@@ -220,7 +207,7 @@ func TestCloseWrite(t *testing.T) {
 	if got := r.data(t, s, len("still talking")); string(got) != "still talking" {
 		t.Errorf("received %q", got)
 	}
-	c.(*net.TCPConn).CloseWrite()
+	c.CloseWrite()
 	r.finished(t, s)
 	// Both directions are finished: the socket keeps its slot until the
 	// host closes it.
@@ -252,20 +239,7 @@ func TestCloseWrite(t *testing.T) {
 // comes after every byte of that Send.
 func TestCloseWriteWaitsForSends(t *testing.T) {
 	d, _ := open(t, newRecorder(), nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	s, err := d.Connect(ctxT(t), sdk.ConnectRequest{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	s, c := connectOut(t, d)
 	big := make([]byte, 32<<20) // more than the kernel buffers hold
 	sent := make(chan error, 1)
 	go func() { sent <- d.Send(ctxT(t), s, big) }()
@@ -296,19 +270,7 @@ func TestCloseWriteWaitsForSends(t *testing.T) {
 func TestFinishedThenReset(t *testing.T) {
 	r := newRecorder()
 	d, _ := open(t, r, nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	s, err := d.Connect(ctxT(t), sdk.ConnectRequest{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, c := connectOut(t, d)
 	c.Close()
 	r.finished(t, s)
 	var serr error

@@ -114,20 +114,8 @@ func TestAcceptedBeforeData(t *testing.T) {
 func TestDroppedOnReset(t *testing.T) {
 	r := newRecorder()
 	d, _ := open(t, r, nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	s, err := d.Connect(ctxT(t), sdk.ConnectRequest{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.(*net.TCPConn).SetLinger(0)
+	s, c := connectOut(t, d)
+	c.SetLinger(0)
 	c.Close()
 	if reason := r.dropped(t, s); !errors.Is(reason, sdk.ErrReset) {
 		t.Errorf("drop reason %v, want ErrReset", reason)
@@ -238,20 +226,7 @@ func TestCallbacksCallTheDriver(t *testing.T) {
 // interleaving their bytes.
 func TestSendConcurrent(t *testing.T) {
 	d, _ := open(t, newRecorder(), nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	s, err := d.Connect(ctxT(t), sdk.ConnectRequest{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	s, c := connectOut(t, d)
 	const senders, sends, size = 8, 16, 256 << 10
 	var wg sync.WaitGroup
 	errs := make(chan error, senders*sends)
@@ -287,20 +262,7 @@ func TestSendConcurrent(t *testing.T) {
 // its ctx, and the socket's next Send is not affected by the old deadline.
 func TestSendHonoursCtx(t *testing.T) {
 	d, _ := open(t, newRecorder(), nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	s, err := d.Connect(ctxT(t), sdk.ConnectRequest{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	s, c := connectOut(t, d)
 	big := make([]byte, 64<<20) // more than the kernel buffers hold
 
 	ctx, cancel := context.WithTimeout(ctxT(t), 200*time.Millisecond)
