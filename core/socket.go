@@ -126,11 +126,16 @@ func (s *Socket) errClosedLocked() error {
 	return sdk.Errorf(sdk.ErrClosed, "socket %s is closed", s)
 }
 
-// Send sends data, Dooba's socket_send. It returns nil once the driver has
-// taken every byte for in-order delivery, and blocks while the peer is not
-// taking data (flow control). It is safe from any goroutine and from inside
-// callbacks; sends of concurrent callers are not interleaved. Sending on a
-// closed or dropped socket is an error matching sdk.ErrClosed.
+// Send sends data, Dooba's socket_send. It returns nil once every byte is
+// committed for in-order delivery: taken by the driver, or, through a
+// plugin process, written within the socket's send window (as TCP's write
+// returns once the kernel has the bytes; a driver without a window, an
+// ESP8266, took them). It blocks while the peer is not taking data (flow
+// control). A failure after the bytes were committed shows as the socket's
+// Disconnected, or as the error of a later Send. It is safe from any
+// goroutine and from inside callbacks; sends of concurrent callers are not
+// interleaved. Sending on a closed or dropped socket is an error matching
+// sdk.ErrClosed (and sdk.ErrDriverExited when the driver process died).
 func (s *Socket) Send(data []byte) error { return s.SendContext(context.Background(), data) }
 
 // SendContext is Send with a context bounding how long it may block.
