@@ -252,7 +252,9 @@ func (d *Driver) openData(ctx context.Context) (net.Conn, error) {
 // usable fails when the driver cannot take calls; d.mu is held.
 func (d *Driver) usableLocked() error {
 	switch {
-	case d.state == stateNew:
+	case d.state == stateNew || d.out == nil:
+		// (Open sets the data path up before it returns: calls made while
+		// it runs are too early.)
 		return sdk.Errorf(sdk.ErrNotOpen, "the driver was not opened yet")
 	case d.state == stateClosed:
 		return sdk.Errorf(sdk.ErrNotOpen, "the driver is closed")
@@ -369,8 +371,8 @@ func (d *Driver) newSocketLocked(s sdk.Socket) *hostSocket {
 	if h := d.socks[s]; h != nil {
 		return h
 	}
-	if d.ended.Has(uint64(s)) || d.dead {
-		return nil
+	if d.ended.Has(uint64(s)) || d.dead || d.state == stateClosed || s == 0 {
+		return nil // ended, or arriving while the driver closes
 	}
 	h := &hostSocket{id: s, avail: d.sendWindow}
 	d.socks[s] = h
@@ -459,7 +461,10 @@ func (d *Driver) Send(ctx context.Context, s sdk.Socket, data []byte) error {
 	if err := d.out.wait(last); err != nil {
 		return d.goneErr(fmt.Sprintf("send on %v", s))
 	}
-	if d.syncSend {
+	d.mu.Lock()
+	sync := d.syncSend
+	d.mu.Unlock()
+	if sync {
 		return d.awaitTaken(ctx, h)
 	}
 	return nil

@@ -1,6 +1,8 @@
 package remote
 
 import (
+	"net/netip"
+
 	"ifsock/sdk"
 )
 
@@ -56,14 +58,40 @@ func (d *Driver) readFrame(fr *frameReader) (inline func(), err error) {
 	if err != nil {
 		return nil, err
 	}
+	// Every field is decoded, and a short frame refused, before anything
+	// changes: a broken frame must not leave a socket half ended.
+	var (
+		status   error
+		sock     sdk.Socket
+		listener sdk.Socket
+		peer     netip.AddrPort
+		credit   int64
+	)
+	switch h.typ {
+	case fReply:
+		status, sock, peer = p.status(), sdk.Socket(p.u64()), p.addrPort()
+	case fAccepted:
+		listener, peer = sdk.Socket(p.u64()), p.addrPort()
+	case fDropped, fFailed:
+		status = p.status()
+	case fTaken:
+		credit = int64(p.u32())
+	case fFinished:
+	default:
+		return nil, sdk.Errorf(sdk.ErrInternal, "protocol violation: the plugin sent a %v frame", h.typ)
+	}
+	if p.bad {
+		return nil, sdk.Errorf(sdk.ErrInternal, "protocol violation: a short %v frame", h.typ)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s := sdk.Socket(h.id)
 	switch h.typ {
 	case fReply:
-		d.replyLocked(h.id, &p)
+		if d.replyLocked(h.id, status, sock, peer) {
+			inline = d.out.kick
+		}
 	case fAccepted:
-		listener, peer := sdk.Socket(p.u64()), p.addrPort()
 		hs, err := d.announcedLocked(h.id)
 		if hs == nil || err != nil {
 			return nil, err
@@ -77,7 +105,7 @@ func (d *Driver) readFrame(fr *frameReader) (inline func(), err error) {
 		}
 		inline = d.postLocked(hs, event{kind: evFinished})
 	case fDropped:
-		reason := p.status()
+		reason := status
 		if reason == nil {
 			reason = sdk.ErrPeerClosed
 		}
@@ -88,26 +116,19 @@ func (d *Driver) readFrame(fr *frameReader) (inline func(), err error) {
 		d.endLocked(hs, sdk.Errorf(sdk.ErrClosed, "send on %v: the socket was dropped (%v)", s, reason))
 		inline = d.postLocked(hs, event{kind: evDropped, reason: reason})
 	case fTaken:
-		n := int64(p.u32())
 		if hs := d.socks[s]; hs != nil {
-			hs.avail += n
-			hs.taken += n
+			hs.avail += credit
+			hs.taken += credit
 			if hs.avail > d.sendWindow {
 				return nil, sdk.Errorf(sdk.ErrInternal, "protocol violation: %v was given %d bytes of send credit, more than its window", s, hs.avail)
 			}
 			d.wakeLocked(hs)
 		}
 	case fFailed:
-		err := p.status()
-		if hs := d.socks[s]; hs != nil && err != nil && hs.sendErr == nil {
-			hs.sendErr = err
+		if hs := d.socks[s]; hs != nil && status != nil && hs.sendErr == nil {
+			hs.sendErr = status
 			d.wakeLocked(hs)
 		}
-	default:
-		return nil, sdk.Errorf(sdk.ErrInternal, "protocol violation: the plugin sent a %v frame", h.typ)
-	}
-	if p.bad {
-		return nil, sdk.Errorf(sdk.ErrInternal, "protocol violation: a short %v frame", h.typ)
 	}
 	return inline, nil
 }
@@ -128,20 +149,23 @@ func (d *Driver) announcedLocked(id uint64) (*hostSocket, error) {
 }
 
 // replyLocked completes a call. A Connect or Listen reply registers its
-// socket; the socket of a call whose caller gave up is closed at once.
-func (d *Driver) replyLocked(id uint64, p *fields) {
-	err, sock, peer := p.status(), sdk.Socket(p.u64()), p.addrPort()
+// socket; the socket of a call whose caller gave up is closed at once (it
+// reports true: the close frame is queued and needs a kick).
+func (d *Driver) replyLocked(id uint64, err error, sock sdk.Socket, peer netip.AddrPort) (kick bool) {
 	c := d.calls[id]
 	if c == nil {
-		return
+		return false
 	}
 	delete(d.calls, id)
 	c.err, c.sock, c.peer = err, sock, peer
 	if err == nil && (c.op == opConnect || c.op == opListen) {
 		hs := d.newSocketLocked(sock)
-		if hs == nil {
+		switch {
+		case sock == 0:
+			c.err = sdk.Errorf(sdk.ErrInternal, "protocol violation: the driver answered socket 0")
+		case hs == nil:
 			c.err = sdk.Errorf(sdk.ErrReset, "%v ended before its call returned", sock)
-		} else {
+		default:
 			hs.listener = c.op == opListen
 			if peer.IsValid() {
 				hs.peer = peer
@@ -150,11 +174,12 @@ func (d *Driver) replyLocked(id uint64, p *fields) {
 				d.endLocked(hs, sdk.ErrClosed)
 				hs.events.stop()
 				d.out.put(fClose, uint64(sock), nil, nil)
-				go d.out.kick()
+				kick = true
 			}
 		}
 	}
 	close(c.done)
+	return kick
 }
 
 // wakeLocked wakes the Sends waiting on hs.

@@ -268,6 +268,9 @@ func (s *server) readFrame(fr *frameReader) (inline func(), err error) {
 	}
 	id := sdk.Socket(h.id)
 	if h.typ == fWrite {
+		if h.n > wire.MaxChunk {
+			return nil, sdk.Errorf(sdk.ErrInternal, "protocol violation: a write of %d bytes, over %d", h.n, wire.MaxChunk)
+		}
 		var op writeOp
 		if h.n >= pooledFrom {
 			op.buf = chunkPool.Get().(*[]byte)
@@ -645,7 +648,7 @@ func (e pluginEvents) Received(sock sdk.Socket, data []byte) error {
 			}
 			continue
 		}
-		n := int(min(int64(len(data)), ps.avail, wire.MaxChunk, s.window/4))
+		n := int(min(int64(len(data)), ps.avail, wire.MaxChunk, max(s.window/4, 1)))
 		ps.avail -= int64(n)
 		s.out.put(fData, uint64(sock), nil, data[:n])
 		s.mu.Unlock()
