@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // batchWriter writes frames to the data path for many goroutines at once,
@@ -31,10 +33,66 @@ type batchWriter struct {
 	flushed chan struct{} // closed and replaced after each write
 	err     error         // the first write error: nothing more is written
 	onErr   func(error)   // called once, without the lock, on the first error
+
+	// A write blocked for stall (the peer process alive but not reading)
+	// ends the session: stalled is closed, which fails the write. A
+	// watchdog ticks only while writes go on (see relay for why not a
+	// deadline per write).
+	stall    time.Duration
+	stalled  io.Closer
+	since    atomic.Int64 // when the write under way began (unix ns), 0 if none
+	watching atomic.Bool
+	ended    chan struct{} // closed when the writer fails: the watchdog stops
+	endOnce  sync.Once
+}
+
+// end stops the writer's watchdog; called on the first failure.
+func (b *batchWriter) end() { b.endOnce.Do(func() { close(b.ended) }) }
+
+// watchStall makes a write blocked for longer than d close c.
+func (b *batchWriter) watchStall(d time.Duration, c io.Closer) *batchWriter {
+	b.stall, b.stalled = d, c
+	return b
+}
+
+// watch is the stall watchdog: it stops after a few ticks with no write,
+// or when the writer fails (the session is over).
+func (b *batchWriter) watch() {
+	tick := max(b.stall/8, time.Millisecond)
+	idle := 0
+	timer := time.NewTimer(tick)
+	defer timer.Stop()
+	for {
+		select {
+		case <-timer.C:
+			timer.Reset(tick)
+		case <-b.ended:
+			b.watching.Store(false)
+			return
+		}
+		since := b.since.Load()
+		switch {
+		case since != 0 && time.Since(time.Unix(0, since)) > b.stall:
+			b.stalled.Close()
+			b.watching.Store(false)
+			return
+		case since == 0:
+			idle++
+		default:
+			idle = 0
+		}
+		if idle >= 4 {
+			b.watching.Store(false)
+			if b.since.Load() == 0 || !b.watching.CompareAndSwap(false, true) {
+				return
+			}
+			idle = 0
+		}
+	}
 }
 
 func newBatchWriter(w io.Writer, onErr func(error)) *batchWriter {
-	return &batchWriter{w: w, tail: -1, flushed: make(chan struct{}), onErr: onErr}
+	return &batchWriter{w: w, tail: -1, flushed: make(chan struct{}), onErr: onErr, ended: make(chan struct{})}
 }
 
 // put queues a frame and returns its sequence number, for wait. small is
@@ -83,13 +141,21 @@ func (b *batchWriter) kick() {
 		b.bufs, b.hdrs, b.tail = b.spare[:0], b.spareH[:0], -1
 		b.mu.Unlock()
 		out := batch
+		if b.stall > 0 {
+			b.since.Store(time.Now().UnixNano())
+			if !b.watching.Load() && b.watching.CompareAndSwap(false, true) {
+				go b.watch()
+			}
+		}
 		_, err := out.WriteTo(b.w)
+		b.since.Store(0)
 		clear(batch) // let go of the callers' data
 		b.mu.Lock()
 		b.spare, b.spareH = batch[:0], hdrs[:0]
 		b.written = upTo
 		if err != nil && b.err == nil {
 			b.err = err
+			b.end()
 			b.bufs, b.written = nil, b.queued
 			if b.onErr != nil {
 				go b.onErr(err)
@@ -130,6 +196,7 @@ func (b *batchWriter) fail(err error) {
 	if b.err == nil {
 		b.err = err
 	}
+	b.end()
 	if !b.writing {
 		b.bufs, b.written = nil, b.queued
 		close(b.flushed)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestBatchWriterFramesInOrder: frames queued from many goroutines arrive
@@ -120,4 +121,27 @@ func FuzzFrameFields(f *testing.F) {
 		_ = p.u16()
 		_ = p.u32()
 	})
+}
+
+// TestBatchWriterStallEndsSession: a write blocked longer than the stall
+// bound (a peer process alive but not reading) closes the connection, so
+// waiting callers get an error instead of hanging.
+func TestBatchWriterStallEndsSession(t *testing.T) {
+	a, b := net.Pipe() // b never reads: every write blocks
+	defer b.Close()
+	failed := make(chan error, 1)
+	w := newBatchWriter(a, func(err error) { failed <- err }).watchStall(50*time.Millisecond, a)
+	done := make(chan error, 1)
+	go func() { done <- w.wait(w.put(fData, 1, nil, []byte("stuck"))) }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a write to a peer that never reads returned nil")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a write to a peer that never reads is still blocked after 5 s (stall bound 50 ms)")
+	}
+	if err := <-failed; err == nil {
+		t.Error("onErr got nil")
+	}
 }

@@ -32,6 +32,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
@@ -42,6 +43,12 @@ import (
 	"ifsock/internal/wire"
 	"ifsock/sdk"
 )
+
+// writeStall is how long a write to the data path may stay blocked before
+// the host takes the plugin for dead: its reader never waits that long for
+// anything (a plugin alive but stopped, or deadlocked, would otherwise make
+// every Send and Close wait forever).
+const writeStall = 30 * time.Second
 
 // defaultSendWindow is the send credit of a socket, in bytes, unless the
 // driver says otherwise (sdk.Info.SendWindow): what the host may write
@@ -199,7 +206,7 @@ func (d *Driver) Open(ctx context.Context, req sdk.OpenRequest) (sdk.Info, error
 	}
 	d.mu.Lock()
 	d.conn = conn
-	d.out = newBatchWriter(conn, func(err error) { d.die(err) })
+	d.out = newBatchWriter(conn, func(err error) { d.die(err) }).watchStall(writeStall, conn)
 	d.mu.Unlock()
 	d.read(newFrameReader(conn))
 
