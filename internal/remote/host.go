@@ -308,11 +308,7 @@ func (d *Driver) call(ctx context.Context, op byte, args []byte) (*call, error) 
 		d.mu.Unlock()
 		return nil, err
 	}
-	d.nextCall++
-	id := d.nextCall
-	c := &call{done: make(chan struct{}), op: op}
-	d.calls[id] = c
-	d.out.put(fCall, id, args, nil)
+	id, c := d.startCallLocked(op, args)
 	d.mu.Unlock()
 	d.out.kick()
 	select {
@@ -336,6 +332,17 @@ func (d *Driver) call(ctx context.Context, op byte, args []byte) (*call, error) 
 	}
 }
 
+// startCallLocked registers a call and queues its frame (the caller
+// kicks the writer once it let go of d.mu); d.mu is held.
+func (d *Driver) startCallLocked(op byte, args []byte) (uint64, *call) {
+	d.nextCall++
+	id := d.nextCall
+	c := &call{done: make(chan struct{}), op: op}
+	d.calls[id] = c
+	d.out.put(fCall, id, args, nil)
+	return id, c
+}
+
 // drain waits until the plugin ran every write and close sent before it.
 func (d *Driver) drain(ctx context.Context) error {
 	d.mu.Lock()
@@ -343,11 +350,7 @@ func (d *Driver) drain(ctx context.Context) error {
 		d.mu.Unlock()
 		return nil
 	}
-	d.nextCall++
-	id := d.nextCall
-	c := &call{done: make(chan struct{}), op: opDrain}
-	d.calls[id] = c
-	d.out.put(fCall, id, []byte{opDrain}, nil)
+	_, c := d.startCallLocked(opDrain, []byte{opDrain})
 	d.mu.Unlock()
 	d.out.kick()
 	select {
