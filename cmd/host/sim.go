@@ -26,7 +26,7 @@ func cmdSim(args []string, stdout, stderr io.Writer, logLevel string) error {
 	baud := fs.Int("baud", 115200, "UART rate; output is throttled to baud/10 bytes per second")
 	ssid := fs.String("ssid", "", "the access point the module can join (empty: any join succeeds)")
 	password := fs.String("password", "", "its password (or set ESP8266_SIM_PASSWORD)")
-	faults := fs.String("faults", "", "faults to inject, comma-separated: busy, reset, garbage, closed-before-prompt, send-fail, dns-fail, interleave")
+	faults := fs.String("faults", "", "faults to inject, comma-separated: busy, reset, garbage, closed-before-prompt, send-fail, dns-fail, interleave, silent-notice, reset-serving, burst-accept, sysmsg, idle-timeout, client-reset, short-read, late-send-fail, error-before-closed")
 	rate := fs.Float64("fault-rate", 0.05, "probability of a random fault at each opportunity")
 	portOffset := fs.Int("port-offset", 0, "AT+CIPSERVER=1,P listens on 127.0.0.1:P+offset")
 	joined := fs.Bool("joined", false, "start already joined to the access point")

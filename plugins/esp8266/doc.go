@@ -33,12 +33,12 @@
 //
 // # Limits
 //
-// The module has five links (ids 0-4) and one TCP server. Info.MaxSockets is
-// 5 and the listener counts as one of them, so with a listener open at most
-// four connections are held; a further incoming connection is closed at once
-// and logged. A connect to the module's own server (a loopback address or
-// the module's own address, and the listener's port) needs two sockets and
-// two links, one for the accepted side: Connect checks both and returns
+// The module has five links (ids 0-4) and one TCP server, which takes no
+// link: Info.MaxSockets is 6, Info.MaxListeners 1 and Info.MaxConnections 5,
+// so five connections (made or accepted) are served besides the listener; a
+// sixth client is refused by the module itself. A connect to the module's
+// own server (a loopback address or the module's own address, and the
+// listener's port) needs two links, one for the accepted side: Connect checks both and returns
 // once the module has announced that side. A second Listen is
 // sdk.ErrUnsupported. One AT+CIPSEND takes at
 // most 2048 bytes (Info.MaxWrite): Send splits. Only TCP over IPv4: an IPv6
@@ -85,8 +85,16 @@
 // A close by the peer ("<id>,CLOSED") is Dropped(sdk.ErrPeerClosed), after
 // all the socket's data: the module has closed the link both ways by then,
 // so there is no Finished and no half-close (Info.CanHalfClose is false,
-// CloseWrite is sdk.ErrUnsupported; close the socket instead). SEND FAIL fails the Send with sdk.ErrReset and
-// drops the socket with it. A module reset ("ready" at any time) drops every
+// CloseWrite is sdk.ErrUnsupported; close the socket instead). In passive
+// mode a 1.x module may print CLOSED while data is still buffered, and
+// answer AT+CIPRECVDATA short: the driver reads until the module's
+// buffered total is drained, asks AT+CIPRECVLEN? that nothing is left,
+// then raises the drop. SEND FAIL fails the
+// Send with sdk.ErrReset and drops the socket with it; only the first
+// verdict of a send counts (1.x may print SEND FAIL right after SEND OK). A
+// CIPSEND answered by a close instead of its prompt fails the Send with
+// sdk.ErrPeerClosed (nothing of it was sent) and drops the socket with
+// sdk.ErrPeerClosed. A module reset ("ready" at any time) drops every
 // socket, the listener included, with sdk.ErrDevice, and the module is
 // brought up again. A failed serial port drops every socket with
 // sdk.ErrDevice and fails every later call. A local CloseSocket or Close

@@ -134,8 +134,11 @@ func (d *Driver) Open(ctx context.Context, req sdk.OpenRequest) (sdk.Info, error
 		Device:       device,
 		CanListen:    true,
 		MaxListeners: 1,
-		MaxSockets:   maxSockets,
-		MaxWrite:     MaxWrite,
+		// The module's server takes no link: one listener and five
+		// connections (AT+CIPSERVERMAXCONN's default).
+		MaxSockets:     maxConns + 1,
+		MaxConnections: maxConns,
+		MaxWrite:       MaxWrite,
 		// No send window: a Send returns once the module answered SEND OK,
 		// so a write the module fails reaches the Send that wrote it.
 		SendWindow:   -1,
@@ -286,8 +289,8 @@ func (s *session) room(addr string, ip netip.Addr, port int) error {
 		}
 	}
 	switch {
-	case s.used+need > maxSockets:
-		return sdk.Errorf(sdk.ErrNoSockets, "connect %s: %d of the module's %d sockets are in use (a listener counts as one)", addr, s.used, maxSockets)
+	case s.used+need > maxConns:
+		return sdk.Errorf(sdk.ErrNoSockets, "connect %s: all %d of the module's connections are in use: close one first", addr, maxConns)
 	case free < need:
 		return sdk.Errorf(sdk.ErrNoSockets, "connect %s: no free link on the module (links are still closing): retry", addr)
 	}
@@ -387,7 +390,9 @@ func (s *session) settleConnect(sk *socket, addr string, rep *reply) int {
 		l.state = linkOpen
 		s.sockets[sk.id] = sk
 		if l.closedAfter {
-			s.dropLocked(sk, sdk.ErrPeerClosed)
+			// Closed as it connected: in passive mode its data may still
+			// wait in the module (onClosed reads it first).
+			s.onClosed(id)
 		}
 		return -1
 	}
@@ -449,8 +454,9 @@ func (s *session) resolve(ctx context.Context, host string) (netip.Addr, error) 
 
 // Listen starts the module's TCP server on req.Port (AT+CIPSERVER=1). The
 // module has one server: a second Listen is ErrUnsupported. Accepted sockets
-// are announced with Events.Accepted, with the peer from AT+CIPSTATUS. The
-// listener counts as one of the MaxSockets sockets.
+// are announced with Events.Accepted, with the peer from +LINK_CONN, the
+// +IPD header or AT+CIPSTATUS. The server takes none of the module's five
+// links: up to five connections are served besides it.
 func (d *Driver) Listen(ctx context.Context, req sdk.ListenRequest) (sdk.Socket, error) {
 	if err := sdk.CheckListen(req); err != nil {
 		return 0, err
@@ -468,13 +474,10 @@ func (d *Driver) Listen(ctx context.Context, req sdk.ListenRequest) (sdk.Socket,
 		port := s.listener.port
 		s.mu.Unlock()
 		return 0, sdk.Errorf(sdk.ErrUnsupported, "listen on port %d: the ESP8266 runs one server at a time and it listens on port %d already: close that listener first", req.Port, port)
-	case s.used >= maxSockets:
-		s.mu.Unlock()
-		return 0, sdk.Errorf(sdk.ErrNoSockets, "listen on port %d: all %d sockets of the module are in use (a listener counts as one)", req.Port, maxSockets)
 	}
 	// Reserve the server now so that a concurrent Listen fails at once.
+	// The server takes none of the module's links (s.used).
 	s.listener = lst
-	s.used++
 	s.sockets[lst.id] = lst
 	s.mu.Unlock()
 	_, err = s.do(ctx, &request{
@@ -517,7 +520,11 @@ func (d *Driver) Listen(ctx context.Context, req sdk.ListenRequest) (sdk.Socket,
 // 2048 bytes, and returns nil once the module took every byte (each command
 // answered SEND OK). Concurrent Sends on one socket take turns and never
 // interleave. SEND FAIL drops the socket (Dropped with ErrReset) and fails
-// with ErrReset; a link the module no longer knows is ErrClosed. When ctx
+// with ErrReset; only the first verdict of a send counts (1.x may print
+// SEND FAIL right after SEND OK for the same send). A CIPSEND the module
+// answers with a close instead of its prompt ("<id>,CLOSED" and ERROR, in
+// either order) fails with ErrPeerClosed: nothing of it was sent, and the
+// socket is dropped with ErrPeerClosed. When ctx
 // ends, the command on the wire is still finished, and some of data may
 // have been sent. data is not retained.
 func (d *Driver) Send(ctx context.Context, id sdk.Socket, data []byte) error {
@@ -555,12 +562,37 @@ func (d *Driver) Send(ctx context.Context, id sdk.Socket, data []byte) error {
 				return fmt.Sprintf("AT+CIPSEND=%d,%d", sk.link, len(chunk)), nil
 			},
 			then: func(rep *reply) {
-				if rep.err == nil && rep.final == tokSendFail {
+				switch {
+				case rep.err != nil:
+				case rep.final == tokSendFail:
 					s.mu.Lock()
 					if !sk.gone {
 						s.log.Warn("module reported SEND FAIL; dropping the socket", "socket", id, "link", sk.link)
+						closed := sk.peerClosed
 						s.dropLocked(sk, sdk.Errorf(sdk.ErrReset, "%s: the module failed to send (SEND FAIL)", id))
-						s.closeLinkAsync(sk.link)
+						if !closed {
+							s.closeLinkAsync(sk.link)
+						}
+						// else its "<id>,CLOSED" came already (a client reset
+						// while the driver wrote): the module freed the link
+						// and may give it to a new client at once, which an
+						// AT+CIPCLOSE would cut.
+					}
+					s.mu.Unlock()
+				case rep.final == tokError && !rep.prompted:
+					// CIPSEND refused without a prompt: the link is gone
+					// on the module ("link is not valid" on 1.x, a bare
+					// ERROR on 2.x). Its "<id>,CLOSED" came before the
+					// answer (the socket is dropped already) or is still
+					// to come: act on it now.
+					s.mu.Lock()
+					if !sk.gone && s.links[sk.link].sock == sk {
+						l := sk.link
+						s.log.Debug("the module refused a send: the link is gone", "socket", id, "link", l)
+						s.onClosed(l)
+						if s.links[l].state == linkFree {
+							s.links[l] = link{state: linkFailed} // its CLOSED may still come
+						}
 					}
 					s.mu.Unlock()
 				}
@@ -581,7 +613,7 @@ func (d *Driver) Send(ctx context.Context, id sdk.Socket, data []byte) error {
 			if rep.prompted {
 				return sdk.Errorf(sdk.ErrReset, "send on %s: the connection failed during the send (%d of %d bytes sent)", id, sent, len(data))
 			}
-			return sdk.Errorf(sdk.ErrClosed, "send on %s: the module says the link is not valid (the peer closed it?)", id)
+			return sdk.Errorf(sdk.ErrPeerClosed, "send on %s: the peer closed the link before the module took the data: none of the last %d bytes was sent (%d of %d bytes sent in all)", id, len(data)-sent, sent, len(data))
 		}
 	}
 	return nil

@@ -26,7 +26,7 @@ func TestOpen17ThroughBootGarbage(t *testing.T) {
 	m.expect(bringup17(true)...)
 	_, _, info := scripted(t, m, nil)
 	m.done()
-	if info.Device != "ESP8266 AT 1.7.4.0" || info.MaxSockets != 5 || info.MaxListeners != 1 || info.MaxWrite != 2048 || !info.CanListen || info.Name != "esp8266" || info.CanHalfClose {
+	if info.Device != "ESP8266 AT 1.7.4.0" || info.MaxSockets != 6 || info.MaxConnections != 5 || info.MaxListeners != 1 || info.MaxWrite != 2048 || !info.CanListen || info.Name != "esp8266" || info.CanHalfClose {
 		t.Errorf("Info = %+v", info)
 	}
 }
@@ -340,7 +340,9 @@ func TestPassiveReceive(t *testing.T) {
 			// The peer closes with data still in the module (1.x prints
 			// CLOSED at once): the driver reads it all, then Dropped.
 			if fw == "1.7" {
-				m.expect(step{"AT+CIPRECVDATA=0,2048\r\n", "\r\n+CIPRECVDATA,3:end\r\nOK\r\n"})
+				// ... and asks whether anything is left before the drop.
+				m.expect(step{"AT+CIPRECVDATA=0,2048\r\n", "\r\n+CIPRECVDATA,3:end\r\nOK\r\n"},
+					step{"AT+CIPRECVLEN?\r\n", "+CIPRECVLEN:0,0,0,0,0\r\n\r\nOK\r\n"})
 				m.emit("\r\n+IPD,0,3\r\n0,CLOSED\r\n")
 			} else {
 				m.expect(step{"AT+CIPRECVDATA=0,2048\r\n", "+CIPRECVDATA:3,\"10.0.0.2\",80,end\r\nOK\r\n0,CLOSED\r\n"})
@@ -460,18 +462,18 @@ func TestConnectErrors(t *testing.T) {
 	wantIs(t, "a quote in the host", connect(`a"b`), sdk.ErrBadArgument)
 	_, err = d.Connect(ctx, sdk.ConnectRequest{Host: "10.0.0.2", Port: 0})
 	wantIs(t, "port 0", err, sdk.ErrBadArgument)
-	// The link is not valid any more: ErrClosed; UNLINK on close: fine.
-	m.expect(step{"AT+CIPSEND=0,1\r\n", "link is not valid\r\n\r\nERROR\r\n"},
-		step{"AT+CIPCLOSE=0\r\n", "UNLINK\r\n\r\nERROR\r\n"})
-	wantIs(t, "Send on a link the module lost", d.Send(ctx, s, []byte("x")), sdk.ErrClosed)
-	if err := d.CloseSocket(ctx, s); err != nil {
-		t.Errorf("CloseSocket answered UNLINK: %v", err)
-	}
+	// The link is not valid any more (the peer closed it; its CLOSED is
+	// late or lost): the Send fails with ErrPeerClosed, nothing of it
+	// sent, and the socket is dropped with ErrPeerClosed (issue 8, item 3).
+	m.expect(step{"AT+CIPSEND=0,1\r\n", "link is not valid\r\n\r\nERROR\r\n"})
+	wantIs(t, "Send on a link the module lost", d.Send(ctx, s, []byte("x")), sdk.ErrPeerClosed)
+	wantIs(t, "Dropped of a link the module lost", rec.waitDropped(t, s), sdk.ErrPeerClosed)
+	wantIs(t, "CloseSocket after the drop", d.CloseSocket(ctx, s), sdk.ErrClosed)
 	m.done()
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	if len(rec.dropped) != 0 {
-		t.Errorf("Dropped raised: %v", rec.dropped)
+	if len(rec.dropped) != 1 {
+		t.Errorf("Dropped raised: %v, want only the lost link's", rec.dropped)
 	}
 }
 
@@ -484,20 +486,17 @@ func TestSocketLimit(t *testing.T) {
 	if _, err := d.Listen(ctx, sdk.ListenRequest{Port: 80}); err != nil {
 		t.Fatal(err)
 	}
-	for id := 4; id >= 1; id-- {
+	for id := 4; id >= 0; id-- {
 		m.expect(step{fmt.Sprintf("AT+CIPSTART=%d,\"TCP\",\"10.0.0.2\",80\r\n", id), fmt.Sprintf("%d,CONNECT\r\n\r\nOK\r\n", id)})
 		if _, err := d.Connect(ctx, sdk.ConnectRequest{Host: "10.0.0.2", Port: 80}); err != nil {
 			t.Fatalf("connect %d: %v", id, err)
 		}
 	}
-	// The listener and four connections: the limit. An incoming connection
-	// on link 0 is closed at once.
+	// The listener (which takes no link) and five connections: the limit.
 	_, err := d.Connect(ctx, sdk.ConnectRequest{Host: "10.0.0.2", Port: 80})
-	wantIs(t, "a sixth socket", err, sdk.ErrNoSockets)
-	m.expect(step{"AT+CIPCLOSE=0\r\n", "0,CLOSED\r\n\r\nOK\r\n"})
-	m.emit("0,CONNECT\r\n")
+	wantIs(t, "a sixth connection", err, sdk.ErrNoSockets)
 	m.done()
-	m.expect(step{"AT+CIPSERVER=0\r\n", "\r\nOK\r\n"}, step{"AT+CIPCLOSE=5\r\n", "1,CLOSED\r\n2,CLOSED\r\n3,CLOSED\r\n4,CLOSED\r\n\r\nOK\r\n"})
+	m.expect(step{"AT+CIPSERVER=0\r\n", "\r\nOK\r\n"}, step{"AT+CIPCLOSE=5\r\n", "0,CLOSED\r\n1,CLOSED\r\n2,CLOSED\r\n3,CLOSED\r\n4,CLOSED\r\n\r\nOK\r\n"})
 }
 
 func TestCommandTimeoutResync(t *testing.T) {

@@ -277,7 +277,8 @@ func freePort(t testing.TB, offset int) int {
 // Send fails.
 func TestEmulatorFaults(t *testing.T) {
 	faults := []emulator.Fault{emulator.FaultBusy, emulator.FaultReset, emulator.FaultGarbage,
-		emulator.FaultClosedBeforePrompt, emulator.FaultSendFail, emulator.FaultDNSFail, emulator.FaultInterleave}
+		emulator.FaultClosedBeforePrompt, emulator.FaultSendFail, emulator.FaultDNSFail, emulator.FaultInterleave,
+		emulator.FaultShortRead, emulator.FaultLateSendFail, emulator.FaultErrorBeforeClosed}
 	for _, fw := range firmwares {
 		for _, f := range faults {
 			t.Run(fmt.Sprintf("%s/%s", fw, f), func(t *testing.T) {
@@ -300,7 +301,7 @@ func TestEmulatorFaults(t *testing.T) {
 					_, err := d.Connect(ctx, sdk.ConnectRequest{Host: "localhost", Port: echo})
 					wantIs(t, "Connect by name with dns-fail", err, sdk.ErrNameNotResolved)
 				}
-				if ok == 0 && f != emulator.FaultReset && f != emulator.FaultSendFail && f != emulator.FaultClosedBeforePrompt {
+				if ok == 0 && f != emulator.FaultReset && f != emulator.FaultSendFail && f != emulator.FaultClosedBeforePrompt && f != emulator.FaultErrorBeforeClosed {
 					t.Errorf("no transfer completed under %s", f)
 				}
 			})

@@ -20,8 +20,10 @@ type request struct {
 	prepare func() (string, error)
 	// payload is written after the CIPSEND prompt. The runner owns it.
 	payload []byte
-	// recvData marks an AT+CIPRECVDATA, whose reply carries data.
+	// recvData marks an AT+CIPRECVDATA, whose reply carries data;
+	// recvSock is the socket it reads for.
 	recvData bool
+	recvSock *socket
 	timeout  time.Duration
 	// secret marks a line that holds the WiFi password: it is logged
 	// redacted.
@@ -427,9 +429,15 @@ func (s *session) toCommand(tok token) {
 	case tokError, tokFail:
 		c.ended, c.final, c.heard = true, tok.kind, true
 	case tokSendOK, tokSendFail:
-		if c.send && c.payloadSent {
+		switch {
+		case c.send && c.payloadSent && !c.ended:
 			c.ended, c.final = true, tok.kind
-		} else {
+		case c.send && c.ended:
+			// 1.x can print a second verdict for one send ("SEND OK"
+			// then "SEND FAIL"): the first decides. A link that really
+			// broke says "<id>,CLOSED".
+			s.log.Debug("second send verdict ignored; the first decides", "first", c.final, "second", tok.kind)
+		default:
 			s.log.Debug("send verdict of an earlier send ignored", "token", tok.kind)
 		}
 	case tokPrompt:
@@ -446,6 +454,12 @@ func (s *session) toCommand(tok token) {
 		}
 	case tokRecvData:
 		if c.req.recvData {
+			if sk := c.req.recvSock; sk != nil && sk.avail > 0 {
+				// What the module holds, in stream order: a notice
+				// before this reply counted these bytes, one after it
+				// does not.
+				sk.avail = max(0, sk.avail-len(tok.data))
+			}
 			c.data = append(c.data, tok.data...)
 			if tok.addr.IsValid() {
 				c.addr = tok.addr
@@ -476,6 +490,11 @@ func (s *session) resync() {
 		if _, ok := rep.hasLine("+CIPMUX:"); ok && rep.ok() {
 			s.mu.Lock()
 			s.needResync = false
+			if s.passive {
+				// A notice may have been lost with the late answer:
+				// ask the module what it holds rather than trust them.
+				s.spawn(func() { s.recvLen(s.ctx) })
+			}
 			s.mu.Unlock()
 			s.log.Debug("back in step with the module")
 			return

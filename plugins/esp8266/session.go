@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,7 +69,7 @@ type session struct {
 	links       [numLinks]link
 	sockets     map[sdk.Socket]*socket
 	listener    *socket
-	used        int // sockets held (listener included) plus connects under way
+	used        int // links held: connected sockets plus connects under way (the listener takes none)
 	dialect     int // 1 (NonOS AT 1.x) or 2 (ESP-AT 2.x)
 	passive     bool
 	device      string
@@ -80,11 +82,11 @@ type session struct {
 	incomingCh chan struct{}
 }
 
-// maxSockets is what Info.MaxSockets reports: the module's five links. The
-// listener (AT+CIPSERVER uses no link) counts against it too, so with a
-// listener open at most four connected sockets are held, and a fifth
-// incoming connection is closed at once (and logged).
-const maxSockets = numLinks
+// maxConns is what Info.MaxConnections reports: the module's five links,
+// for connects and accepted connections alike (AT+CIPSERVERMAXCONN's
+// default). The listener takes no link (AT+CIPSERVER uses none), so
+// Info.MaxSockets is one more.
+const maxConns = numLinks
 
 func newSession(cfg config, ev sdk.Events, log hclog.Logger, port io.ReadWriteCloser, ids *atomic.Uint64) *session {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -255,10 +257,10 @@ func (s *session) accept(id int, peer netip.AddrPort) {
 	close(s.incomingCh)
 	s.incomingCh = make(chan struct{})
 	lst := s.listener
-	if lst == nil || lst.gone || s.used >= maxSockets || s.closing {
+	if lst == nil || lst.gone || s.used >= maxConns || s.closing {
 		why := "no listener"
-		if lst != nil && s.used >= maxSockets {
-			why = fmt.Sprintf("all %d sockets in use (the listener counts as one)", maxSockets)
+		if lst != nil && s.used >= maxConns {
+			why = fmt.Sprintf("all %d connections in use", maxConns)
 		}
 		s.log.Warn("closing an incoming connection", "link", id, "reason", why)
 		s.closeLinkAsync(id)
@@ -276,8 +278,98 @@ func (s *session) accept(id int, peer netip.AddrPort) {
 	} else {
 		s.spawn(func() { s.lookupPeer(sk) })
 	}
+	if s.passive {
+		s.spawn(func() { s.probeRecvLen(sk) })
+	}
 	s.log.Debug("accepted", "socket", sk.id, "link", id, "listener", lst.id)
 	s.start(sk)
+}
+
+// learnPeer sets an accepted socket's peer from what the module said of it
+// (+IPD header, +CIPRECVDATA with CIPDINFO, AT+CIPSTATUS), unless it is known
+// already. An invalid p settles it as unknown. Called with s.mu held.
+func (s *session) learnPeer(sk *socket, p netip.AddrPort) {
+	select {
+	case <-sk.peerReady:
+		return
+	default:
+	}
+	sk.peer = p
+	close(sk.peerReady)
+}
+
+// probeDelays are when, after an accept, the driver asks AT+CIPRECVLEN? in
+// passive mode: 2.x may print no +IPD notice at all for the data a client
+// sends right after connecting (esp-at#294: "<id>,CONNECT" then silence,
+// and no notice until the host reads), so the driver does not wait for one.
+var probeDelays = []time.Duration{0, 50 * time.Millisecond, 200 * time.Millisecond, 500 * time.Millisecond}
+
+// probeRecvLen asks AT+CIPRECVLEN? after an accept until the socket's first
+// data is known (a notice, or the answer itself), or it is gone.
+func (s *session) probeRecvLen(sk *socket) {
+	start := time.Now()
+	for _, d := range probeDelays {
+		if wait := time.Until(start.Add(d)); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-s.ctx.Done():
+				t.Stop()
+				return
+			}
+		}
+		s.mu.Lock()
+		done := sk.gone || sk.noticed
+		s.mu.Unlock()
+		if done {
+			return
+		}
+		s.recvLen(s.ctx)
+	}
+}
+
+// recvLen asks AT+CIPRECVLEN? and marks every open socket with data waiting
+// in the module for the fetch pump, notice or not. The answer is taken in
+// the runner, before any later read can change what the module holds.
+func (s *session) recvLen(ctx context.Context) {
+	s.do(ctx, &request{line: "AT+CIPRECVLEN?", timeout: min(s.cfg.timeout, 2*time.Second), then: s.onRecvLen})
+}
+
+// onRecvLen takes an AT+CIPRECVLEN? answer (in the runner).
+func (s *session) onRecvLen(rep *reply) {
+	if !rep.ok() {
+		return
+	}
+	l, ok := rep.hasLine("+CIPRECVLEN:")
+	if !ok {
+		return
+	}
+	f := strings.Split(strings.TrimSpace(l[len("+CIPRECVLEN:"):]), ",")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kick := false
+	for id := 0; id < numLinks && id < len(f); id++ {
+		n, err := strconv.Atoi(strings.TrimSpace(f[id]))
+		if err != nil || n <= 0 {
+			continue
+		}
+		sk := s.linkSocket(id)
+		if sk == nil || sk.gone || sk.listener || s.links[id].state != linkOpen {
+			continue
+		}
+		if !sk.noticed {
+			s.log.Debug("data waiting with no +IPD notice", "socket", sk.id, "link", id, "bytes", n)
+		}
+		sk.noticed = true
+		if !sk.reading {
+			sk.more = true
+			sk.avail = max(sk.avail, n)
+			kick = true
+		}
+	}
+	if kick {
+		s.kickPump()
+	}
 }
 
 // onClosed handles "<id>,CLOSED" (and "<id>,CONNECT FAIL").
@@ -294,11 +386,15 @@ func (s *session) onClosed(id int) {
 		s.links[id] = link{}
 	case linkOpen:
 		sk := l.sock
-		if s.passive && !sk.noRead && (sk.more || sk.reading) {
+		if s.passive && !sk.noRead {
 			// The module may still hold data of this link: read it all,
 			// then report the close (see the fetch pump).
 			sk.peerClosed = true
-			s.kickPump()
+			if sk.more || sk.reading || sk.avail > 0 {
+				s.kickPump()
+			} else {
+				s.peerClosedDrained(sk)
+			}
 			return
 		}
 		s.log.Debug("closed by the peer", "socket", sk.id, "link", id)
@@ -316,6 +412,11 @@ func (s *session) onData(tok token) {
 	if sk == nil || sk.gone || sk.noRead {
 		s.log.Debug("data for a link with no socket; dropped", "link", tok.id, "bytes", len(tok.data))
 		return
+	}
+	if tok.addr.IsValid() {
+		// CIPDINFO=1: the header names the peer, which AT+CIPSTATUS can
+		// no longer tell once the client left.
+		s.learnPeer(sk, tok.addr)
 	}
 	if sk.qBytes+len(tok.data) > s.cfg.buffer {
 		s.log.Error("receive buffer overflowed: the host did not consume fast enough and the module has no flow control in active mode; dropping the socket",
@@ -337,7 +438,8 @@ func (s *session) onNotice(tok token) {
 	if sk == nil || sk.gone {
 		return
 	}
-	sk.more = true
+	sk.more, sk.noticed = true, true
+	sk.avail = tok.n
 	if sk.reading {
 		sk.noticeDuringRead = true
 	}
@@ -375,7 +477,16 @@ func (s *session) closeLinkAsync(id int) {
 // the link was closed already: fine.
 func (s *session) closeLink(ctx context.Context, id int) error {
 	_, err := s.do(ctx, &request{
-		line: fmt.Sprintf("AT+CIPCLOSE=%d", id),
+		prepare: func() (string, error) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.links[id].state != linkClosing {
+				// Its CLOSED came meanwhile and a new connection may
+				// have the link already: closing it would cut that one.
+				return "", errSkip
+			}
+			return fmt.Sprintf("AT+CIPCLOSE=%d", id), nil
+		},
 		then: func(rep *reply) {
 			s.mu.Lock()
 			if s.links[id].state == linkClosing {
@@ -387,16 +498,24 @@ func (s *session) closeLink(ctx context.Context, id int) error {
 	return err
 }
 
-// lookupPeer learns an accepted socket's peer from AT+CIPSTATUS.
+// lookupPeer learns an accepted socket's peer from AT+CIPSTATUS, unless
+// +IPD told it first. When neither can (the client left before the driver
+// asked, and the module gave no address), the peer stays unknown: Accepted
+// carries the zero AddrPort and Peer is an error, never an invalid address.
 func (s *session) lookupPeer(sk *socket) {
-	defer close(sk.peerReady)
 	ctx, cancel := context.WithTimeout(s.ctx, 2*s.cfg.timeout)
 	defer cancel()
-	if p, err := s.status(ctx, sk.link); err == nil {
-		sk.peer = p
-	} else {
-		s.log.Warn("could not learn the peer of an accepted socket", "socket", sk.id, "error", err)
+	p, err := s.status(ctx, sk.link)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		select {
+		case <-sk.peerReady:
+		default:
+			s.log.Debug("could not learn the peer of an accepted socket", "socket", sk.id, "error", err)
+		}
 	}
+	s.learnPeer(sk, p)
 }
 
 // status asks AT+CIPSTATUS for the remote address of link id.
@@ -413,7 +532,7 @@ func (s *session) status(ctx context.Context, id int) (netip.AddrPort, error) {
 			return p, nil
 		}
 	}
-	return netip.AddrPort{}, sdk.Errorf(sdk.ErrClosed, "link %d is not in the module's AT+CIPSTATUS", id)
+	return netip.AddrPort{}, sdk.Errorf(sdk.ErrClosed, "peer of link %d: the module no longer lists the link in AT+CIPSTATUS (the client left before the driver asked) and gave no address", id)
 }
 
 // parseStatusLine parses `+CIPSTATUS:<id>,"TCP","<ip>",<rport>,<lport>,<tetype>`

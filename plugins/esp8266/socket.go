@@ -35,6 +35,17 @@ type socket struct {
 	reading          bool // an AT+CIPRECVDATA for it is under way
 	noticeDuringRead bool // a +IPD notice came while reading
 	peerClosed       bool // CLOSED came; report it once the module's data is read
+	noticed          bool // data of it was announced (a notice, or AT+CIPRECVLEN?)
+	// avail is what the module holds for this socket as far as the driver
+	// knows: the latest notice's total (1.7 sends running totals, 2.x one
+	// total per read) less what reads returned since, in stream order. A
+	// read may return less than asked while more is buffered: the driver
+	// reads on while avail says so.
+	avail int
+	// 1.x passive mode: CLOSED came and the data the notices told of is
+	// read; closeCheck asks the pump to confirm with AT+CIPRECVLEN? that
+	// nothing is left before the drop, closeChecked says it did.
+	closeCheck, closeChecked bool
 }
 
 type evKind int
@@ -80,7 +91,9 @@ func (s *session) enqueue(sk *socket, e sockEvent) {
 func (s *session) release(sk *socket) {
 	if s.sockets[sk.id] == sk {
 		delete(s.sockets, sk.id)
-		s.used--
+		if !sk.listener {
+			s.used-- // the listener takes no link
+		}
 	}
 	if s.listener == sk {
 		s.listener = nil
@@ -218,11 +231,69 @@ func (s *session) pump() {
 			if sk != nil {
 				sk.reading, sk.noticeDuringRead = true, false
 			}
-			s.mu.Unlock()
 			if sk == nil {
-				break
+				check := s.closeCheckDue()
+				s.mu.Unlock()
+				if !check {
+					break
+				}
+				// Sockets closed by the peer with their notified data
+				// read: ask the module whether any is left (a notice
+				// may have been lost, or counted one segment only).
+				s.recvLen(s.ctx)
+				s.mu.Lock()
+				s.closeChecksDone()
+				s.mu.Unlock()
+				continue
 			}
+			s.mu.Unlock()
 			s.fetch(sk, n)
+		}
+	}
+}
+
+// peerClosedDrained reports the peer's close of a socket whose data the
+// driver read: Dropped(ErrPeerClosed), after that data. On 1.x, which
+// prints CLOSED while data may still wait in the module, the pump first
+// asks AT+CIPRECVLEN? whether any is left. Called with s.mu held.
+func (s *session) peerClosedDrained(sk *socket) {
+	if sk.gone {
+		return
+	}
+	if s.dialect == 1 && !sk.closeChecked {
+		sk.closeCheck = true
+		s.kickPump()
+		return
+	}
+	s.log.Debug("closed by the peer", "socket", sk.id, "link", sk.link)
+	s.dropLocked(sk, sdk.ErrPeerClosed)
+}
+
+// closeCheckDue reports whether a socket waits for its close check. Called
+// with s.mu held.
+func (s *session) closeCheckDue() bool {
+	if s.closing {
+		return false
+	}
+	for i := range s.links {
+		if sk := s.links[i].sock; sk != nil && sk.closeCheck && !sk.gone {
+			return true
+		}
+	}
+	return false
+}
+
+// closeChecksDone settles the close checks after an AT+CIPRECVLEN? (which
+// marked the sockets with data left for reading). Called with s.mu held.
+func (s *session) closeChecksDone() {
+	for i := range s.links {
+		sk := s.links[i].sock
+		if sk == nil || !sk.closeCheck {
+			continue
+		}
+		sk.closeCheck, sk.closeChecked = false, true
+		if !sk.more && !sk.reading {
+			s.peerClosedDrained(sk)
 		}
 	}
 }
@@ -252,7 +323,7 @@ func (s *session) pickFetch() (*socket, int) {
 		}
 		if !sk.more {
 			if sk.peerClosed {
-				s.dropLocked(sk, sdk.ErrPeerClosed)
+				s.peerClosedDrained(sk)
 			}
 			continue
 		}
@@ -273,6 +344,7 @@ func (s *session) fetch(sk *socket, n int) {
 	id := sk.link
 	rep, err := s.do(s.ctx, &request{
 		recvData: true,
+		recvSock: sk,
 		prepare: func() (string, error) {
 			s.mu.Lock()
 			defer s.mu.Unlock()
@@ -292,16 +364,28 @@ func (s *session) fetch(sk *socket, n int) {
 		}
 	case rep.final != tokOK:
 		// The module answers ERROR when nothing is buffered.
-		sk.more = false
+		sk.more, sk.avail = false, 0
 	default:
 		if len(rep.data) > n {
 			s.log.Warn("module sent more than asked", "socket", sk.id, "asked", n, "got", len(rep.data))
 		}
+		if rep.addr.IsValid() {
+			s.learnPeer(sk, rep.addr) // 2.x +CIPRECVDATA with CIPDINFO
+		}
 		if len(rep.data) > 0 && !sk.gone && !sk.noRead {
 			s.enqueue(sk, sockEvent{kind: evData, data: rep.data})
 		}
-		if len(rep.data) < n {
-			sk.more = false
+		switch {
+		case len(rep.data) == 0:
+			sk.more, sk.avail = false, 0
+		case len(rep.data) < n:
+			// A short reply is not the end when the module's total says
+			// more is buffered: the module may answer fewer bytes than
+			// asked (1.x, and after CLOSED the data stays readable).
+			sk.more = sk.avail > 0
+			if sk.more {
+				s.log.Debug("short read; more is buffered in the module", "socket", sk.id, "got", len(rep.data), "left", sk.avail)
+			}
 		}
 	}
 	if sk.noticeDuringRead {
@@ -311,8 +395,7 @@ func (s *session) fetch(sk *socket, n int) {
 		sk.more = true
 		sk.noticeDuringRead = false
 	}
-	if sk.peerClosed && !sk.more && !sk.gone {
-		s.log.Debug("closed by the peer", "socket", sk.id, "link", id)
-		s.dropLocked(sk, sdk.ErrPeerClosed)
+	if sk.peerClosed && !sk.more {
+		s.peerClosedDrained(sk)
 	}
 }

@@ -21,7 +21,17 @@ func (s *session) defaults() settings {
 		maxConn:  maxLinks,
 		baud:     s.defBaud,
 		errCodes: s.cfg.ErrCodes,
+		sysmsg:   s.sysmsgDefault(),
 	}
+}
+
+// sysmsgDefault is the AT+SYSMSG value after a reset: the detail bit is left
+// set with the sysmsg fault (an earlier host stored it).
+func (s *session) sysmsgDefault() int {
+	if s.faults.enabled(FaultSysMsg) {
+		return 2
+	}
+	return 0
 }
 
 // powerUp is the state at Serve start: defaults, ready, and autoconnect when

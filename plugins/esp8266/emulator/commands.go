@@ -45,7 +45,10 @@ func commandTable(v1 bool) map[string]handler {
 			t[name+"_DEF"] = t[name]
 		}
 		t["+UART"] = cmdUART
+		t["+SYSMSG_CUR"] = cmdSYSMSG
+		t["+SYSMSG_DEF"] = cmdSYSMSG
 	} else {
+		t["+SYSMSG"] = cmdSYSMSG
 		t["+CIPSTATE"] = cmdCIPSTATE
 		t["+SYSLOG"] = cmdSYSLOG
 		t["+SYSSTORE"] = cmdSYSSTORE
@@ -208,6 +211,29 @@ func cmdCIPDINFO(s *session, c *command) {
 }
 
 func cmdCIPRECVMODE(s *session, c *command) { flagCommand(s, c, &s.set.passive) }
+
+// cmdSYSMSG sets the system message bits (2.x AT+SYSMSG 0-7, 1.7
+// AT+SYSMSG_CUR 0-3); bit 1 announces connections as +LINK_CONN.
+func cmdSYSMSG(s *session, c *command) {
+	switch c.kind {
+	case kindQuery:
+		s.emit(fmt.Sprintf("%s:%d\r\n\r\nOK\r\n", c.name, s.set.sysmsg))
+	case kindSet:
+		hi := 7
+		if s.v1 {
+			hi = 3
+		}
+		n, ok := c.num(0, 0, hi)
+		if !ok || len(c.args) != 1 {
+			s.fail("", errParamParse)
+			return
+		}
+		s.set.sysmsg = n
+		s.ok()
+	default:
+		s.fail("", errParamCount)
+	}
+}
 
 // cmdCIPMUX switches single/multiple connection mode; it refuses while links
 // are open, and refuses 0 while the server runs.

@@ -38,5 +38,11 @@
 // random fault fires with probability Config.FaultRate at each opportunity and,
 // so that it reliably shows up in a short session, at the latest at its third
 // opportunity. Randomness comes from Config.Seed, so a session is repeatable
-// when the driver's input is.
+// when the driver's input is. Some faults are not random: dns-fail and
+// interleave, and the server-side ones (silent-notice, burst-accept, sysmsg,
+// idle-timeout apply whenever their situation arises; reset-serving and
+// client-reset once per Serve), and the client-side short-read (every
+// AT+CIPRECVDATA) and late-send-fail (every 1.x send), so that a test can
+// reproduce a quirk on demand; error-before-closed fires at random like
+// closed-before-prompt (a FaultRate of 1 makes both fire every time).
 package emulator

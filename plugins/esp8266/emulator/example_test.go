@@ -47,5 +47,5 @@ func ExampleParseFaults() {
 	fmt.Println(err)
 	// Output:
 	// [busy send-fail] <nil>
-	// emulator: unknown fault "flaky": valid faults are busy, closed-before-prompt, dns-fail, garbage, interleave, reset, send-fail
+	// emulator: unknown fault "flaky": valid faults are burst-accept, busy, client-reset, closed-before-prompt, dns-fail, error-before-closed, garbage, idle-timeout, interleave, late-send-fail, reset, reset-serving, send-fail, short-read, silent-notice, sysmsg
 }

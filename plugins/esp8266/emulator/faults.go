@@ -33,9 +33,60 @@ const (
 	// asynchronous command starts, or when the hold time ends. It is not
 	// random.
 	FaultInterleave Fault = "interleave"
+
+	// The client-side faults below are deterministic (not random), except
+	// error-before-closed, which fires like closed-before-prompt.
+
+	// FaultShortRead answers every AT+CIPRECVDATA with fewer bytes than
+	// asked and than buffered (about three eighths, at least one), as a
+	// real module may: the rest stays buffered. Both dialects; in 1.x
+	// passive mode a peer's close then prints "<id>,CLOSED" while data
+	// is still buffered (readable until CIPCLOSE), as 1.x always does.
+	FaultShortRead Fault = "short-read"
+	// FaultLateSendFail (1.x) prints a second, late verdict for every
+	// send: "\r\nSEND OK\r\nSEND FAIL\r\n". The data was sent and the
+	// link stays up. 2.x ignores it.
+	FaultLateSendFail Fault = "late-send-fail"
+	// FaultErrorBeforeClosed closes the link of a CIPSEND just before the
+	// prompt, answering as closed-before-prompt does but in the other
+	// order: "link is not valid" (1.x) and ERROR first, then
+	// "<id>,CLOSED". It fires at random.
+	FaultErrorBeforeClosed Fault = "error-before-closed"
+
+	// The server-side faults below are deterministic (not random).
+
+	// FaultSilentNotice (2.x, passive receive) prints no +IPD notice for
+	// the data a client sends right after it connected (esp-at#294:
+	// "<id>,CONNECT" then silence); as 2.x sends no further notice until
+	// the host reads, only AT+CIPRECVLEN? shows that data. 1.x ignores it.
+	FaultSilentNotice Fault = "silent-notice"
+	// FaultResetServing resets the module (watchdog: boot log, junk,
+	// ready) once, when the first data arrives on a link its server
+	// accepted: links and server are gone, CIPSERVER is off after it.
+	FaultResetServing Fault = "reset-serving"
+	// FaultBurstAccept announces a new client only once its first data
+	// (or its close) came: "<id>,CONNECT", the +IPD (or passive notice)
+	// and, for a client that already closed, "<id>,CLOSED" leave in one
+	// burst, before the host could ask AT+CIPSTATUS.
+	FaultBurstAccept Fault = "burst-accept"
+	// FaultSysMsg starts the module with the AT+SYSMSG detail bit set (as
+	// an earlier host left it; AT+SYSMSG_CUR on 1.x): connections are
+	// announced as "+LINK_CONN:0,<id>,"TCP",<c/s>,"<ip>",<rport>,<lport>"
+	// instead of "<id>,CONNECT".
+	FaultSysMsg Fault = "sysmsg"
+	// FaultIdleTimeout makes the module's CIPSTO timer close idle server
+	// links after one second, whatever AT+CIPSTO asked.
+	FaultIdleTimeout Fault = "idle-timeout"
+	// FaultClientReset resets a client while the host writes to it: the
+	// first CIPSEND on a server link gets its prompt, then "<id>,CLOSED"
+	// (the peer sent RST), the payload is taken ("Recv N bytes") and SEND
+	// FAIL follows. The link id is free at once for the next client.
+	FaultClientReset Fault = "client-reset"
 )
 
-var allFaults = []Fault{FaultBusy, FaultReset, FaultGarbage, FaultClosedBeforePrompt, FaultSendFail, FaultDNSFail, FaultInterleave}
+var allFaults = []Fault{FaultBusy, FaultReset, FaultGarbage, FaultClosedBeforePrompt, FaultSendFail, FaultDNSFail, FaultInterleave,
+	FaultSilentNotice, FaultResetServing, FaultBurstAccept, FaultSysMsg, FaultIdleTimeout, FaultClientReset,
+	FaultShortRead, FaultLateSendFail, FaultErrorBeforeClosed}
 
 func (f Fault) valid() bool {
 	for _, g := range allFaults {

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -28,6 +29,7 @@ type link struct {
 	peerGone   bool // the socket reached EOF or failed
 	reported   bool // CLOSED was printed while data stays buffered (1.x)
 	notified   bool // 2.x: a passive notice was printed since the last read
+	fresh      bool // a server link that has had no data yet
 	lastActive time.Time
 }
 
@@ -81,6 +83,7 @@ func (s *session) activate(l *link, conn net.Conn, server bool, lport int) {
 	}
 	l.req = make(chan int, 1)
 	l.stop = make(chan struct{})
+	l.fresh = server
 	l.lastActive = time.Now()
 	s.hadLink = true
 	s.e.count(func(st *Stats) { st.LinksOpened++ })
@@ -199,6 +202,9 @@ func (s *session) applyLinkEvent(ev linkEvent) {
 // data is read or CIPCLOSE is sent, and 1.x prints it but keeps the data
 // readable.
 func (s *session) onPeerGone(l *link) {
+	if l.peerGone {
+		return // reported already (burst-accept saw the close first)
+	}
 	l.peerGone = true
 	l.conn.Close()
 	if s.set.passive && len(l.buf) > 0 {
@@ -223,15 +229,37 @@ func (s *session) idPrefix(id int) string {
 func (s *session) closedMsg(id int) string  { return s.idPrefix(id) + "CLOSED\r\n" }
 func (s *session) connectMsg(id int) string { return s.idPrefix(id) + "CONNECT\r\n" }
 
+// connectLine announces a new link: "<id>,CONNECT", or with the AT+SYSMSG
+// detail bit "+LINK_CONN:0,<id>,"TCP",<0 client/1 server>,"<ip>",<rport>,<lport>".
+func (s *session) connectLine(id int, conn net.Conn, server bool, lport int) string {
+	if s.set.sysmsg&2 == 0 || !s.set.mux {
+		return s.connectMsg(id)
+	}
+	remote, _ := netip.ParseAddrPort(conn.RemoteAddr().String())
+	if lport == 0 {
+		local, _ := netip.ParseAddrPort(conn.LocalAddr().String())
+		lport = int(local.Port())
+	}
+	cs := 0
+	if server {
+		cs = 1
+	}
+	return fmt.Sprintf("+LINK_CONN:0,%d,\"TCP\",%d,\"%s\",%d,%d\r\n", id, cs, remote.Addr().Unmap(), remote.Port(), lport)
+}
+
 // checkIdle closes server-side links idle for longer than AT+CIPSTO.
 func (s *session) checkIdle() {
-	if s.rx == rxResetting || s.set.sto == 0 {
+	limit := time.Duration(s.set.sto) * time.Second
+	if s.faults.enabled(FaultIdleTimeout) {
+		limit = time.Second
+	}
+	if s.rx == rxResetting || limit == 0 {
 		return
 	}
-	limit := time.Duration(s.set.sto) * time.Second
 	for _, l := range s.links {
 		if l.open() && l.server && !l.peerGone && time.Since(l.lastActive) > limit {
 			s.log.Debug("server link idle timeout", "id", l.id)
+			s.faults.always(FaultIdleTimeout)
 			s.emit(s.closedMsg(l.id))
 			s.dropLink(l)
 		}

@@ -12,6 +12,14 @@ import (
 // them and prints a notice.
 func (s *session) onData(l *link, p []byte) {
 	l.lastActive = time.Now()
+	fresh := l.fresh
+	l.fresh = false
+	if l.server && !s.resetServed && s.faults.enabled(FaultResetServing) {
+		s.resetServed = true
+		s.faults.always(FaultResetServing)
+		s.reboot(bootWatchdog)
+		return
+	}
 	if !s.set.passive {
 		msg := make([]byte, 0, len(p)+40)
 		msg = append(msg, s.ipdHead(l, len(p))...)
@@ -21,7 +29,10 @@ func (s *session) onData(l *link, p []byte) {
 		l.buf = append(l.buf, p...)
 		// 1.7 prints a notice per segment with the running total; 2.x one
 		// notice, then none until the host reads.
-		if s.v1 || !l.notified {
+		switch {
+		case !s.v1 && fresh && s.faults.always(FaultSilentNotice):
+			l.notified = true // esp-at#294: no notice, and none until a read
+		case s.v1 || !l.notified:
 			s.emit(s.notice(l))
 			l.notified = true
 		}
@@ -81,6 +92,9 @@ func cmdCIPRECVDATA(s *session, c *command) {
 		limit = min(limit, maxSend)
 	}
 	n := min(limit, len(l.buf))
+	if n > 1 && s.faults.always(FaultShortRead) {
+		n = max(1, n*3/8) // fewer than asked and than buffered
+	}
 	data := l.buf[:n]
 	var head string
 	switch {

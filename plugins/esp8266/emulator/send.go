@@ -3,6 +3,7 @@ package emulator
 import (
 	"context"
 	"fmt"
+	"net"
 	"strconv"
 	"time"
 )
@@ -66,10 +67,26 @@ func cmdCIPSEND(s *session, c *command) {
 		s.fail("link is not valid", 0)
 		return
 	}
+	if s.faults.fire(FaultErrorBeforeClosed) {
+		s.fail("link is not valid", 0)
+		s.emit(s.closedMsg(id))
+		s.dropLink(l)
+		return
+	}
 	if s.v1 {
 		s.emit("\r\nOK\r\n> ")
 	} else {
 		s.emit("\r\nOK\r\n\r\n>")
+	}
+	if l.server && !s.clientReset && s.faults.enabled(FaultClientReset) {
+		// The client resets the connection as the host starts writing.
+		s.clientReset = true
+		s.faults.always(FaultClientReset)
+		if tc, ok := l.conn.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		s.emit(s.closedMsg(id))
+		s.dropLink(l)
 	}
 	s.rx = rxData
 	s.send = &sendOp{l: l, n: n, data: make([]byte, 0, n)}
@@ -84,6 +101,11 @@ func (s *session) payloadDone() {
 	gen := s.gen
 	s.releaseAtPoint()
 	if s.gen != gen {
+		return
+	}
+	if s.links[op.l.id] != op.l {
+		// The link went while the payload came in.
+		s.after(s.cfg.Latency, func() { s.sendDone(op, false) })
 		return
 	}
 	if s.faults.fire(FaultReset) {
@@ -115,6 +137,11 @@ func (s *session) sendDone(op *sendOp, ok bool) {
 	s.rx = rxIdle
 	if ok {
 		op.l.lastActive = time.Now()
+		if s.v1 && s.faults.always(FaultLateSendFail) {
+			// 1.x: a second, late verdict for the same send.
+			s.emit("\r\nSEND OK\r\nSEND FAIL\r\n")
+			return
+		}
 		s.emit("\r\nSEND OK\r\n")
 		return
 	}

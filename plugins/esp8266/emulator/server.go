@@ -20,6 +20,10 @@ type server struct {
 type acceptEvent struct {
 	srv  *server
 	conn net.Conn
+	// burst-accept: what the client sent (and whether it closed) before
+	// the module announced it.
+	pre []byte
+	eof bool
 }
 
 const defaultServerPort = 333
@@ -152,8 +156,12 @@ func (s *session) acceptLoop(srv *server) {
 				return
 			}
 		}
+		ev := acceptEvent{srv: srv, conn: conn}
+		if s.faults.enabled(FaultBurstAccept) {
+			ev.pre, ev.eof = burstRead(conn)
+		}
 		select {
-		case s.accepts <- acceptEvent{srv: srv, conn: conn}:
+		case s.accepts <- ev:
 		case <-s.done:
 			conn.Close()
 			return
@@ -197,8 +205,38 @@ func (s *session) applyAccept(ev acceptEvent) {
 	}
 	l := &link{}
 	s.claim(id, l)
-	s.emit(s.connectMsg(id))
+	s.emit(s.connectLine(id, ev.conn, true, s.srv.port))
 	s.activate(l, ev.conn, true, s.srv.port)
+	if len(ev.pre) > 0 || ev.eof {
+		s.faults.always(FaultBurstAccept)
+	}
+	if len(ev.pre) > 0 {
+		gen := s.gen
+		s.onData(l, ev.pre)
+		if s.gen != gen || s.links[id] != l {
+			return
+		}
+	}
+	if ev.eof {
+		s.onPeerGone(l)
+	}
+}
+
+// burstRead waits (briefly) for a new client's first data and for its
+// close, for the burst-accept fault.
+func burstRead(conn net.Conn) (pre []byte, eof bool) {
+	defer conn.SetReadDeadline(time.Time{})
+	buf := make([]byte, mss)
+	conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	n, err := conn.Read(buf)
+	if err == nil && n < len(buf) {
+		conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		var k int
+		k, err = conn.Read(buf[n:])
+		n += k
+	}
+	var ne net.Error
+	return buf[:n], err != nil && !(errors.As(err, &ne) && ne.Timeout())
 }
 
 // cmdCIPSERVERMAXCONN sets the client limit (1..5) before the server starts.

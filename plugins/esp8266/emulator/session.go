@@ -47,6 +47,7 @@ type settings struct {
 	maxConn  int // CIPSERVERMAXCONN
 	baud     int
 	errCodes bool
+	sysmsg   int // AT+SYSMSG (2.x) / AT+SYSMSG_CUR (1.7); bit 1: +LINK_CONN
 }
 
 // call is work delivered to the firmware goroutine by a timer or an
@@ -112,6 +113,9 @@ type session struct {
 	deferred      []any // held linkEvent/acceptEvent (interleave fault)
 	deferredBytes int
 	holdArmed     bool
+
+	resetServed bool // the reset-serving fault fired (once per Serve)
+	clientReset bool // the client-reset fault fired (once per Serve)
 }
 
 func newSession(e *Emulator, rw io.ReadWriter) *session {

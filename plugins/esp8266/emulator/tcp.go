@@ -114,7 +114,7 @@ func cmdCIPSTART(s *session, c *command) {
 					return
 				}
 				s.endAsync()
-				s.emit(s.connectMsg(id) + "\r\nOK\r\n")
+				s.emit(s.connectLine(id, conn, false, 0) + "\r\nOK\r\n")
 				s.activate(l, conn, false, 0)
 			}, func() {
 				conn.Close()
