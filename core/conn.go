@@ -5,31 +5,16 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"ifsock/sdk"
 )
-
-// Addr is the local address of a socket on an interface: the interface's
-// name and, for a listener, its port. Drivers do not report local
-// addresses, so this is what LocalAddr and Listener.Addr give.
-type Addr struct {
-	Interface string
-	Port      int
-}
-
-// Network returns "tcp".
-func (a Addr) Network() string { return "tcp" }
-
-func (a Addr) String() string {
-	if a.Port == 0 {
-		return a.Interface
-	}
-	return a.Interface + ":" + strconv.Itoa(a.Port)
-}
 
 // connBuffer bounds the bytes a Conn holds that Read has not taken; beyond
 // it the socket's receive callback waits, which holds the peer back.
@@ -41,8 +26,11 @@ const connBuffer = 256 << 10
 // deadline passes, net.ErrClosed after Close. Safe for concurrent use.
 type Conn struct {
 	sock   *Socket
-	local  Addr
-	remote net.Addr
+	remote *net.TCPAddr
+
+	addrMu   sync.Mutex
+	local    *net.TCPAddr // nil until known
+	fallback *net.TCPAddr // the local address if the driver cannot say
 
 	rd, wd *deadline
 
@@ -55,9 +43,41 @@ type Conn struct {
 	done    chan struct{} // closed by Close
 }
 
-func newConn(s *Socket, local Addr) *Conn {
-	return &Conn{sock: s, local: local, rd: newDeadline(), wd: newDeadline(),
+// newConn makes the Conn of s with its peer's address (asked of the driver
+// within ctx, if it did not come with the socket). Its local address is
+// asked for at once if eager (a dialled socket's came with the socket), or
+// at the first LocalAddr: an accepted socket's would cost a round trip to
+// the plugin on every accept; fallback stands in for it if the socket has
+// ended by then (its listener's address).
+func newConn(ctx context.Context, s *Socket, eager bool, fallback *net.TCPAddr) *Conn {
+	c := &Conn{sock: s, rd: newDeadline(), wd: newDeadline(),
 		change: make(chan struct{}), done: make(chan struct{})}
+	c.remote, c.fallback = &net.TCPAddr{}, fallback
+	if c.fallback == nil {
+		c.fallback = &net.TCPAddr{}
+	}
+	if p, err := s.PeerContext(ctx); err == nil {
+		c.remote = net.TCPAddrFromAddrPort(p)
+	}
+	if eager {
+		if p, err := s.LocalContext(ctx); err == nil {
+			c.local = net.TCPAddrFromAddrPort(p)
+		}
+	}
+	return c
+}
+
+// localAddr returns the local address, asking the driver the first time.
+func (c *Conn) localAddr() *net.TCPAddr {
+	c.addrMu.Lock()
+	defer c.addrMu.Unlock()
+	if c.local == nil {
+		c.local = c.fallback
+		if p, err := c.sock.Local(); err == nil {
+			c.local = net.TCPAddrFromAddrPort(p)
+		}
+	}
+	return c.local
 }
 
 func (c *Conn) signalLocked() {
@@ -114,7 +134,14 @@ func (c *Conn) finished() {
 }
 
 func (c *Conn) opErr(op string, err error) error {
-	return &net.OpError{Op: op, Net: "tcp", Source: c.local, Addr: c.remote, Err: err}
+	// The local address as known: an error never waits for the driver.
+	c.addrMu.Lock()
+	local := c.local
+	if local == nil {
+		local = c.fallback
+	}
+	c.addrMu.Unlock()
+	return &net.OpError{Op: op, Net: "tcp", Source: local, Addr: c.remote, Err: err}
 }
 
 // Read implements net.Conn.
@@ -164,7 +191,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 
 // Write implements net.Conn: it returns once the driver took every byte
 // (or, through a plugin, committed it within the socket's send window), or
-// fails at the write deadline or Close.
+// fails at the write deadline or Close. A Write that fails partway returns
+// the count of bytes committed before the failure (through a plugin
+// process; an in-process driver that does not say returns 0).
 func (c *Conn) Write(p []byte) (int, error) {
 	dl := c.wd.wait()
 	select {
@@ -179,14 +208,16 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if err == nil {
 		return len(p), nil
 	}
+	// The bytes committed before the failure count, as io.Writer says.
+	n := sdk.Sent(err)
 	select {
 	case <-c.done:
-		return 0, c.opErr("write", net.ErrClosed)
+		return n, c.opErr("write", net.ErrClosed)
 	case <-dl:
-		return 0, c.opErr("write", os.ErrDeadlineExceeded)
+		return n, c.opErr("write", os.ErrDeadlineExceeded)
 	default:
 	}
-	return 0, c.opErr("write", err)
+	return n, c.opErr("write", err)
 }
 
 // CloseWrite half-closes the connection, as (*net.TCPConn).CloseWrite does:
@@ -244,11 +275,17 @@ func (c *Conn) Close() error {
 // Socket returns the socket under the connection.
 func (c *Conn) Socket() *Socket { return c.sock }
 
-// LocalAddr implements net.Conn: the interface's name (drivers do not
-// report local addresses).
-func (c *Conn) LocalAddr() net.Addr { return c.local }
+// Interface returns the interface the connection runs on: its Name is the
+// "eth0" or "lo0" that the addresses do not carry.
+func (c *Conn) Interface() *Interface { return c.sock.Interface() }
 
-// RemoteAddr implements net.Conn: the peer's address as a *net.TCPAddr.
+// LocalAddr implements net.Conn: a *net.TCPAddr, the socket's own IP and
+// port as the driver reports them (the OS's for hostnet, 127.0.0.1 or ::1
+// and the port on a loopback, the module's station IP on an ESP8266, whose
+// port is 0 where the module does not say). It is never nil.
+func (c *Conn) LocalAddr() net.Addr { return c.localAddr() }
+
+// RemoteAddr implements net.Conn: the peer's address, a *net.TCPAddr.
 func (c *Conn) RemoteAddr() net.Addr { return c.remote }
 
 // aLongTimeAgo is a deadline in the past: setting it wakes a blocked call.
@@ -275,22 +312,19 @@ func connHandlers() Handlers {
 	}
 }
 
-func (c *Conn) setRemote(s *Socket) {
-	if p, err := s.Peer(); err == nil {
-		c.remote = net.TCPAddrFromAddrPort(p)
-	} else {
-		c.remote = Addr{Interface: s.gen.iface.name}
-	}
-}
-
 // DialContext connects to address ("host:port") over the interface and
-// returns a net.Conn; network must be "tcp", "tcp4" or "tcp6". Its shape
-// fits http.Transport.DialContext and similar hooks.
+// returns a net.Conn (a *Conn); its shape fits http.Transport.DialContext
+// and the dialer hooks of gRPC, go-redis, pgx and the like. network is
+// "tcp", or "tcp4" / "tcp6" to restrict the address family: an IP literal
+// of the other family is refused at once, and a host name the driver
+// resolved to the other family is closed again with an error (the driver
+// resolves names, design rule 9). Any other network is an error matching
+// sdk.ErrUnsupported and naming the networks an interface carries.
 func (i *Interface) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	switch network {
 	case "tcp", "tcp4", "tcp6":
 	default:
-		return nil, &net.OpError{Op: "dial", Net: network, Err: sdk.Errorf(sdk.ErrUnsupported, "network %q: only tcp", network)}
+		return nil, &net.OpError{Op: "dial", Net: network, Err: sdk.Errorf(sdk.ErrUnsupported, "unknown network %q: an interface carries tcp, tcp4 and tcp6", network)}
 	}
 	host, portStr, err := net.SplitHostPort(address)
 	if err != nil {
@@ -299,6 +333,10 @@ func (i *Interface) DialContext(ctx context.Context, network, address string) (n
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: sdk.Errorf(sdk.ErrBadArgument, "port %q is not a number", portStr)}
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && !familyOK(network, ip) {
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: addrOf(host, port),
+			Err: sdk.Errorf(sdk.ErrBadArgument, "%s is not an address of network %s", host, network)}
 	}
 	// The Conn must exist before the first byte can arrive.
 	h := connHandlers()
@@ -309,18 +347,71 @@ func (i *Interface) DialContext(ctx context.Context, network, address string) (n
 	h.Disconnected = func(s *Socket, reason error) { <-ready; conn.ended(reason) }
 	s, err := i.Connect(ctx, host, port, h, nil)
 	if err != nil {
-		return nil, &net.OpError{Op: "dial", Net: network, Addr: addrOf(host, port), Err: err}
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: addrOf(host, port), Err: trimOp(err, "connect", port)}
 	}
-	conn = newConn(s, Addr{Interface: i.name})
+	conn = newConn(ctx, s, true, nil)
 	s.SetUser(conn)
-	conn.setRemote(s)
 	close(ready)
+	if ip := conn.remote.AddrPort().Addr(); ip.IsValid() && !familyOK(network, ip) {
+		_ = conn.Close()
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: addrOf(host, port),
+			Err: sdk.Errorf(sdk.ErrUnreachable, "%s resolved to %s, not an address of network %s", host, ip, network)}
+	}
 	return conn, nil
 }
 
-func addrOf(host string, port int) net.Addr {
-	return Addr{Interface: net.JoinHostPort(host, strconv.Itoa(port))}
+// familyOK reports whether ip belongs to network: tcp4 takes IPv4 (and
+// IPv4-mapped IPv6), tcp6 IPv6, tcp both.
+func familyOK(network string, ip netip.Addr) bool {
+	switch network {
+	case "tcp4":
+		return ip.Unmap().Is4()
+	case "tcp6":
+		return ip.Is6() && !ip.Is4In6()
+	}
+	return true
 }
+
+// trimOp drops the address from a driver's error text that starts with
+// "op address: ", as the *net.OpError around it names the address already:
+// "dial tcp 127.0.0.1:80: connect: connection refused: ...", as net says
+// it. The error still unwraps to err.
+func trimOp(err error, op string, port int) error {
+	text := err.Error()
+	rest, ok := strings.CutPrefix(text, op+" ")
+	if !ok {
+		return err
+	}
+	addr, tail, ok := strings.Cut(rest, ": ")
+	if !ok || !strings.HasSuffix(addr, ":"+strconv.Itoa(port)) {
+		return err
+	}
+	return &reworded{msg: op + ": " + tail, err: err}
+}
+
+// reworded is err with another text.
+type reworded struct {
+	msg string
+	err error
+}
+
+func (e *reworded) Error() string { return e.msg }
+func (e *reworded) Unwrap() error { return e.err }
+
+// addrOf is the address a dial was given: a *net.TCPAddr for an IP, the
+// host:port text for a name.
+func addrOf(host string, port int) net.Addr {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port)))
+	}
+	return nameAddr(net.JoinHostPort(host, strconv.Itoa(port)))
+}
+
+// nameAddr is a host name and port that was not resolved here.
+type nameAddr string
+
+func (a nameAddr) Network() string { return "tcp" }
+func (a nameAddr) String() string  { return string(a) }
 
 // Dial is DialContext without a context.
 func (i *Interface) Dial(network, address string) (net.Conn, error) {
@@ -329,8 +420,9 @@ func (i *Interface) Dial(network, address string) (net.Conn, error) {
 
 // Listener is a net.Listener over a listening socket of any interface.
 type Listener struct {
+	iface   *Interface
 	sock    *Socket
-	addr    Addr
+	addr    atomic.Pointer[net.TCPAddr] // set once Listen returned
 	accepts chan *Conn
 	once    sync.Once
 	done    chan struct{}
@@ -341,14 +433,16 @@ type Listener struct {
 const acceptBacklog = 128
 
 // NetListen listens on port and returns a net.Listener whose connections
-// are *Conn.
+// are *Conn. Port 0 lets the driver pick a free port: Addr says which.
 func (i *Interface) NetListen(ctx context.Context, port int) (*Listener, error) {
-	l := &Listener{addr: Addr{Interface: i.name, Port: port}, accepts: make(chan *Conn, acceptBacklog), done: make(chan struct{})}
+	l := &Listener{iface: i, accepts: make(chan *Conn, acceptBacklog), done: make(chan struct{})}
+	l.addr.Store(&net.TCPAddr{Port: port})
 	h := connHandlers()
 	h.Connected = func(s *Socket) {
-		c := newConn(s, Addr{Interface: i.name, Port: port})
+		ctx, cancel := context.WithTimeout(context.Background(), i.callTimeout())
+		c := newConn(ctx, s, false, l.addr.Load())
+		cancel()
 		s.SetUser(c)
-		c.setRemote(s)
 		select {
 		case l.accepts <- c:
 			// Close may have drained the backlog just before this landed:
@@ -364,9 +458,12 @@ func (i *Interface) NetListen(ctx context.Context, port int) (*Listener, error) 
 	}
 	s, err := i.Listen(ctx, port, h, nil)
 	if err != nil {
-		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: l.addr, Err: err}
+		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: l.addr.Load(), Err: trimOp(err, "listen", port)}
 	}
 	l.sock = s
+	if a, err := s.LocalContext(ctx); err == nil {
+		l.addr.Store(net.TCPAddrFromAddrPort(a))
+	}
 	return l, nil
 }
 
@@ -374,14 +471,14 @@ func (i *Interface) NetListen(ctx context.Context, port int) (*Listener, error) 
 func (l *Listener) Accept() (net.Conn, error) {
 	select {
 	case <-l.done:
-		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.addr, Err: net.ErrClosed}
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.addr.Load(), Err: net.ErrClosed}
 	default:
 	}
 	select {
 	case c := <-l.accepts:
 		return c, nil
 	case <-l.done:
-		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.addr, Err: net.ErrClosed}
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.addr.Load(), Err: net.ErrClosed}
 	}
 }
 
@@ -409,5 +506,14 @@ func (l *Listener) drain() {
 	}
 }
 
-// Addr implements net.Listener.
-func (l *Listener) Addr() net.Addr { return l.addr }
+// Addr implements net.Listener: a *net.TCPAddr, the address and port the
+// driver listens on (the port it picked for port 0). A listener bound to
+// every address of the host has the unspecified IP, as with package net.
+func (l *Listener) Addr() net.Addr { return l.addr.Load() }
+
+// Interface returns the interface the listener runs on: its Name is the
+// "eth0" or "lo0" that Addr does not carry.
+func (l *Listener) Interface() *Interface { return l.iface }
+
+// Socket returns the listening socket under the listener.
+func (l *Listener) Socket() *Socket { return l.sock }

@@ -43,10 +43,6 @@ func (g *generation) exited() bool {
 	}
 }
 
-// pendingWait bounds how long an event waits for the Connect or Listen that
-// made its socket to return (a driver may raise data before that).
-const pendingWait = 30 * time.Second
-
 func newGeneration(i *Interface, d sdk.Driver, proc *remote.Driver) *generation {
 	return &generation{
 		iface:   i,
@@ -101,7 +97,7 @@ func (g *generation) lookup(id sdk.Socket) *Socket {
 		g.pending[id] = ch
 	}
 	g.mu.Unlock()
-	t := time.NewTimer(pendingWait)
+	t := time.NewTimer(g.iface.adoptTimeout())
 	defer t.Stop()
 	select {
 	case <-ch:
@@ -112,7 +108,7 @@ func (g *generation) lookup(id sdk.Socket) *Socket {
 		g.mu.Lock()
 		delete(g.pending, id)
 		g.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), g.iface.callTimeout())
 		defer cancel()
 		_ = g.driver.CloseSocket(ctx, id)
 		g.forget(id)
@@ -129,7 +125,7 @@ func (g *generation) Accepted(listener, id sdk.Socket, peer netip.AddrPort) {
 	l := g.lookup(listener)
 	if l == nil || !l.isOpen() {
 		// The listener is gone: nobody wants this socket.
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), g.iface.callTimeout())
 		defer cancel()
 		_ = g.driver.CloseSocket(ctx, id)
 		return
@@ -185,7 +181,7 @@ func (g *generation) close(reason error) error {
 			s.markClosed()
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), g.iface.callTimeout())
 	defer cancel()
 	return g.driver.Close(ctx)
 }

@@ -32,6 +32,11 @@ type Config struct {
 	// PluginDir is where external driver binaries are found: driver NAME is
 	// the executable PluginDir/NAME-plugin. Built-in drivers win.
 	PluginDir string
+	// PluginSHA256 pins external plugins: driver name -> the SHA-256 of its
+	// binary PluginDir/NAME-plugin, in hex (what sha256sum prints). A pinned
+	// plugin whose binary has another sum does not run (checked at New and
+	// before every start). Unpinned plugins run unchecked.
+	PluginSHA256 map[string]string
 	// InProcess runs built-in drivers inside this process instead of as
 	// plugin processes (for tests and embedding; no crash isolation).
 	InProcess bool
@@ -43,9 +48,36 @@ type Config struct {
 	// Window is each socket's receive window in bytes over the plugin
 	// boundary (0: 1 MiB).
 	Window int
-	// RestartBackoff is the first wait before a dead driver is started
-	// again; it doubles up to MaxRestartBackoff (defaults 50 ms and 5 s).
+	// ReceiveBuffer bounds the received data the host holds for one
+	// plugin, all its sockets together, in bytes (0: 32 MiB): the window
+	// they share. Each data frame also counts 64 bytes, so a flood of tiny
+	// frames is bounded too. A plugin that sends beyond it is stopped.
+	ReceiveBuffer int
+	// MaxSockets bounds the sockets the host keeps for one plugin, whatever
+	// the driver declares (0: 4096; a driver declaring fewer lowers it). A
+	// plugin that names more at once is stopped.
+	MaxSockets int
+	// RestartBackoff and MaxRestartBackoff pace the restarts of a driver
+	// whose process dies (defaults 50 ms and 5 s). The first death after a
+	// stable run restarts it at once; each further death or failed start
+	// waits RestartBackoff, doubling up to MaxRestartBackoff. The count
+	// starts over once the driver stayed up for twice MaxRestartBackoff.
+	// Interface.Restarts and `host ifaces` show where it stands.
 	RestartBackoff, MaxRestartBackoff time.Duration
+	// CallTimeout bounds how long the calls without a context wait for a
+	// driver: Socket.Peer, Local, CloseWrite and Close (their Context forms
+	// take the caller's instead), a Conn's Close, and the host's own
+	// clean-ups (closing a socket nobody wants, closing a driver). 0: 10 s.
+	CallTimeout time.Duration
+	// StartTimeout bounds a restart of a driver whose process died, and
+	// how long Close waits for disconnect callbacks still running. 0: 30 s.
+	// A first start is bounded by the ctx of the call that started it.
+	StartTimeout time.Duration
+	// AdoptTimeout bounds how long an event for a socket waits for the
+	// Connect or Listen call that returns that socket (a driver may raise
+	// an event before its call's reply arrives); beyond it the socket is
+	// closed as nobody's. 0: 30 s.
+	AdoptTimeout time.Duration
 }
 
 // DefaultInterfaces are the interfaces of a host with no configuration:
@@ -82,6 +114,12 @@ type Host struct {
 // New validates cfg and defines its interfaces. No driver starts until an
 // interface is first used (or Start is called).
 func New(cfg Config) (*Host, error) {
+	if err := notInPluginMode(); err != nil {
+		return nil, err
+	}
+	if err := checkPins(cfg.PluginSHA256, cfg.Builtins); err != nil {
+		return nil, err
+	}
 	if cfg.Interfaces == nil {
 		cfg.Interfaces = DefaultInterfaces()
 	}
@@ -174,9 +212,15 @@ type startFunc func(ctx context.Context, logger hclog.Logger) (sdk.Driver, *remo
 // launcher returns how to start a driver: in process, as the host binary in
 // plugin mode, or as an external plugin binary.
 func (h *Host) launcher(driver string) (startFunc, error) {
+	if err := checkDriverName(driver); err != nil {
+		return nil, err
+	}
 	if newDriver, ok := h.cfg.Builtins[driver]; ok {
 		if h.cfg.InProcess {
 			return func(context.Context, hclog.Logger) (sdk.Driver, *remote.Driver, error) { return newDriver(), nil, nil }, nil
+		}
+		if err := canReexec(h.cfg); err != nil {
+			return nil, err
 		}
 		return func(_ context.Context, logger hclog.Logger) (sdk.Driver, *remote.Driver, error) {
 			exe := h.cfg.Executable
@@ -188,14 +232,26 @@ func (h *Host) launcher(driver string) (startFunc, error) {
 			}
 			cmd := exec.Command(exe)
 			cmd.Env = []string{EnvBuiltinDriver + "=" + driver}
-			return h.launch(cmd, logger)
+			return h.launch(cmd, logger, nil)
 		}, nil
 	}
 	if h.cfg.PluginDir != "" {
 		path := filepath.Join(h.cfg.PluginDir, driver+"-plugin")
 		if st, err := os.Stat(path); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			pin, err := pinOf(h.cfg.PluginSHA256, driver)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := checkPlugin(h.cfg.PluginDir, path, pin); err != nil {
+				return nil, err
+			}
 			return func(_ context.Context, logger hclog.Logger) (sdk.Driver, *remote.Driver, error) {
-				return h.launch(exec.Command(path), logger)
+				// Again at every start: the binary may have changed since.
+				real, err := checkPlugin(h.cfg.PluginDir, path, pin)
+				if err != nil {
+					return nil, nil, err
+				}
+				return h.launch(exec.Command(real), logger, pin)
 			}, nil
 		}
 	}
@@ -211,12 +267,17 @@ func (h *Host) launcher(driver string) (startFunc, error) {
 	return nil, sdk.Errorf(sdk.ErrBadArgument, "unknown driver %q: built-in drivers are %s, and %s", driver, strings.Join(known, ", "), where)
 }
 
-func (h *Host) launch(cmd *exec.Cmd, logger hclog.Logger) (sdk.Driver, *remote.Driver, error) {
+// launch starts cmd as a plugin process; pin, if not nil, is the SHA-256
+// its binary must have (go-plugin checks it right before the start).
+func (h *Host) launch(cmd *exec.Cmd, logger hclog.Logger, pin []byte) (sdk.Driver, *remote.Driver, error) {
 	d, err := remote.Launch(remote.LaunchConfig{
 		Cmd:      cmd,
 		Logger:   logger,
 		LogLevel: logLevel(h.logger),
-		Window:   h.cfg.Window,
+		SHA256:   pin,
+		Limits: remote.Limits{
+			Window: h.cfg.Window, ConnWindow: h.cfg.ReceiveBuffer, MaxSockets: h.cfg.MaxSockets,
+		},
 	})
 	if err != nil {
 		return nil, nil, err

@@ -53,10 +53,17 @@ type Interface struct {
 	gen     *generation
 	info    sdk.Info
 	lastErr error
-	changed chan struct{}  // closed and replaced at every state change
-	stop    chan struct{}  // closed by close: ends the watcher and restarts
-	workers sync.WaitGroup // the watcher and its restarts
-	drops   sync.WaitGroup // generations delivering their disconnects
+	upAt    time.Time // when the running generation came up
+	// The restart history: crashes counts deaths and failed restarts since
+	// the driver last stayed up for a while (see stableRun); restarts
+	// counts every restart, for the operator.
+	crashes  int
+	restarts int
+	retryAt  time.Time      // when the next start is due, while Restarting
+	changed  chan struct{}  // closed and replaced at every state change
+	stop     chan struct{}  // closed by close: ends the watcher and restarts
+	workers  sync.WaitGroup // the watcher and its restarts
+	drops    sync.WaitGroup // generations delivering their disconnects
 }
 
 func newInterface(h *Host, ic IfaceConfig) *Interface {
@@ -94,6 +101,30 @@ func (i *Interface) Info() sdk.Info {
 	return i.info
 }
 
+// Restarts describes an interface's restart history, for operators.
+type Restarts struct {
+	// Total is how many times the driver was started again after its
+	// process died.
+	Total int
+	// Crashes counts deaths and failed starts since the driver last stayed
+	// up long enough (twice Config.MaxRestartBackoff) to reset the backoff.
+	Crashes int
+	// Next is when the next start is due, while the state is Restarting
+	// and the backoff runs; zero otherwise.
+	Next time.Time
+}
+
+// Restarts returns the interface's restart history.
+func (i *Interface) Restarts() Restarts {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	r := Restarts{Total: i.restarts, Crashes: i.crashes}
+	if i.state == Restarting {
+		r.Next = i.retryAt
+	}
+	return r
+}
+
 // PID returns the process id of the driver's plugin process, or 0 when the
 // driver is not running or runs in process.
 func (i *Interface) PID() int {
@@ -106,6 +137,21 @@ func (i *Interface) PID() int {
 		return i.gen.proc.PID()
 	}
 	return 0
+}
+
+// Settings returns a copy of the settings the interface opens its driver
+// with.
+func (i *Interface) Settings() sdk.Settings { return i.settings.Clone() }
+
+// LaunchDriver starts a fresh instance of the interface's driver, apart
+// from the one the interface runs, and returns it unopened: for tools that
+// drive the contract directly, such as the conformance suite behind
+// `host conform`. It runs as the interface's driver would (a plugin process,
+// or in process with Config.InProcess); open it with Settings. The caller
+// owns it: Close stops its process, opened or not.
+func (i *Interface) LaunchDriver(ctx context.Context) (sdk.Driver, error) {
+	d, _, err := i.start(ctx, i.logger)
+	return d, err
 }
 
 // Start starts the driver if it is not up yet, and waits for it.
@@ -200,6 +246,7 @@ func (i *Interface) open(ctx context.Context) (*generation, error) {
 // once. i.mu is held and the interface is not closed.
 func (i *Interface) publishLocked(g *generation) {
 	i.gen, i.info = g, g.info
+	i.upAt = time.Now()
 	i.setStateLocked(Up, nil)
 	if g.proc != nil {
 		i.workers.Add(1)
@@ -207,8 +254,32 @@ func (i *Interface) publishLocked(g *generation) {
 	}
 }
 
+// backoffLocked returns how long to wait before the next start, counting
+// one more crash: nothing for the first death after a stable run, then
+// Config.RestartBackoff doubling up to Config.MaxRestartBackoff, so a
+// driver that keeps dying, whether at start or soon after, is started a few
+// times a minute rather than a few times a second.
+func (i *Interface) backoffLocked() time.Duration {
+	i.crashes++
+	if i.crashes == 1 {
+		return 0
+	}
+	cfg := i.host.cfg
+	d := cfg.RestartBackoff
+	for n := 2; n < i.crashes && d < cfg.MaxRestartBackoff; n++ {
+		d *= 2
+	}
+	return min(d, cfg.MaxRestartBackoff)
+}
+
+// stableRun is how long a generation must stay up for its death to be
+// taken as a new fault rather than the same one again: the backoff starts
+// over after it.
+func (i *Interface) stableRun() time.Duration { return 2 * i.host.cfg.MaxRestartBackoff }
+
 // watch waits for a generation's process to die and starts the driver
-// again, with a backoff that doubles while starts fail.
+// again, with a backoff that doubles while it keeps dying (see
+// backoffLocked).
 func (i *Interface) watch(g *generation, exited <-chan struct{}) {
 	defer i.workers.Done()
 	select {
@@ -221,6 +292,9 @@ func (i *Interface) watch(g *generation, exited <-chan struct{}) {
 		i.mu.Unlock()
 		return
 	}
+	if time.Since(i.upAt) >= i.stableRun() {
+		i.crashes = 0
+	}
 	i.setStateLocked(Restarting, sdk.ErrDriverExited)
 	// The disconnects are delivered while the driver starts again: a
 	// callback that reconnects waits for the restart, which must not wait
@@ -228,12 +302,32 @@ func (i *Interface) watch(g *generation, exited <-chan struct{}) {
 	// Closed.)
 	reason := sdk.Errorf(sdk.ErrDriverExited, "interface %s: the %s driver process died", i.name, i.driver)
 	i.drops.Go(func() { _ = g.close(reason) })
+	up := time.Since(i.upAt).Round(time.Millisecond)
 	i.mu.Unlock()
-	i.logger.Warn("driver exited; starting it again", "driver", i.driver)
 
-	backoff := i.host.cfg.RestartBackoff
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		i.mu.Lock()
+		wait := i.backoffLocked()
+		i.retryAt = time.Now().Add(wait)
+		crashes := i.crashes
+		i.mu.Unlock()
+		if crashes == 1 {
+			i.logger.Warn("driver exited; starting it again", "driver", i.driver, "was_up", up)
+		} else {
+			i.logger.Warn("driver keeps failing; starting it again after a backoff", "driver", i.driver,
+				"was_up", up, "failures", crashes, "retry_in", wait)
+		}
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-i.stop:
+				t.Stop()
+				return
+			}
+		}
+		up = 0
+		ctx, cancel := context.WithTimeout(context.Background(), i.startTimeout())
 		go func() {
 			select {
 			case <-i.stop:
@@ -252,20 +346,15 @@ func (i *Interface) watch(g *generation, exited <-chan struct{}) {
 			return
 		}
 		if err == nil {
+			i.restarts++
 			i.publishLocked(ng)
 			i.mu.Unlock()
-			i.logger.Info("driver restarted", "driver", i.driver)
+			i.logger.Info("driver restarted", "driver", i.driver, "restarts", i.Restarts().Total)
 			return
 		}
 		i.lastErr = err
 		i.mu.Unlock()
-		i.logger.Error("restarting the driver failed", "error", err, "retry_in", backoff)
-		select {
-		case <-time.After(backoff):
-		case <-i.stop:
-			return
-		}
-		backoff = min(backoff*2, i.host.cfg.MaxRestartBackoff)
+		i.logger.Error("restarting the driver failed", "error", err)
 	}
 }
 
@@ -292,7 +381,7 @@ func (i *Interface) close() error {
 	go func() { i.drops.Wait(); close(drops) }()
 	select {
 	case <-drops:
-	case <-time.After(10 * time.Second):
+	case <-time.After(i.startTimeout()):
 		i.logger.Warn("closing with disconnect callbacks still running")
 	}
 	if errors.Is(err, sdk.ErrDriverExited) {

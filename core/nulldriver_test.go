@@ -27,6 +27,9 @@ func (nullDriver) Send(ctx context.Context, s sdk.Socket, data []byte) error { r
 func (nullDriver) Peer(ctx context.Context, s sdk.Socket) (netip.AddrPort, error) {
 	return netip.AddrPort{}, nil
 }
+func (nullDriver) Local(ctx context.Context, s sdk.Socket) (netip.AddrPort, error) {
+	return netip.AddrPort{}, nil
+}
 func (nullDriver) CloseSocket(ctx context.Context, s sdk.Socket) error { return nil }
 func (nullDriver) Close(ctx context.Context) error                     { return nil }
 

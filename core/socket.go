@@ -74,12 +74,20 @@ type Socket struct {
 	state       socketState
 	reason      error
 	peer        netip.AddrPort
-	peerDone    bool // the peer finished sending
-	writeClosed bool // CloseWrite was called
+	local       netip.AddrPort
+	peerDone    bool          // the peer finished sending
+	writeClosed bool          // CloseWrite was called
+	ended       chan struct{} // closed when state leaves open
 }
 
 func newSocket(g *generation, id sdk.Socket, listener bool, h Handlers, user any) *Socket {
-	return &Socket{gen: g, id: id, isLstn: listener, handlers: h, user: user}
+	return &Socket{gen: g, id: id, isLstn: listener, handlers: h, user: user, ended: make(chan struct{})}
+}
+
+// endLocked moves an open socket to st.
+func (s *Socket) endLocked(st socketState, reason error) {
+	s.state, s.reason = st, reason
+	close(s.ended)
 }
 
 // Interface returns the interface the socket belongs to.
@@ -121,10 +129,23 @@ func (s *Socket) isOpen() bool {
 // matches sdk.ErrDriverExited as well as sdk.ErrClosed.
 func (s *Socket) errClosedLocked() error {
 	if s.state == droppedByPeer {
-		return &sdk.Error{Kind: sdk.ErrClosed, Msg: fmt.Sprintf("socket %s was dropped: %v", s, s.reason), Cause: s.reason}
+		return s.droppedErr(s.reason)
 	}
 	return sdk.Errorf(sdk.ErrClosed, "socket %s is closed", s)
 }
+
+// droppedErr is the error of a call on s after it was dropped for reason:
+// one text per kind of drop (the reason's sentinel, not the words of
+// whoever saw it first), so that one event gives one error however the
+// call met it. It matches sdk.ErrClosed, the reason, and through the
+// reason's sentinel the errno Go code checks (syscall.ECONNRESET...).
+func (s *Socket) droppedErr(reason error) error {
+	return &sdk.Error{Kind: sdk.ErrClosed, Msg: fmt.Sprintf("socket %s was dropped: %v", s, sdk.CodeOf(reason).Sentinel()), Cause: reason}
+}
+
+// dropWait bounds how long a Send that failed because its socket is ending
+// waits for the drop event on its way, to report the drop.
+const dropWait = time.Second
 
 // Send sends data, Dooba's socket_send. It returns nil once every byte is
 // committed for in-order delivery: taken by the driver, or, through a
@@ -139,7 +160,10 @@ func (s *Socket) errClosedLocked() error {
 func (s *Socket) Send(data []byte) error { return s.SendContext(context.Background(), data) }
 
 // SendContext is Send with a context bounding how long it may block.
-func (s *Socket) SendContext(ctx context.Context, data []byte) error {
+//
+// When it fails after committing part of data, the error carries how many
+// bytes it committed: sdk.Sent(err) (the count an io.Writer returns).
+func (s *Socket) SendContext(ctx context.Context, data []byte) (err error) {
 	s.mu.Lock()
 	if s.state != open {
 		err := s.errClosedLocked()
@@ -152,12 +176,38 @@ func (s *Socket) SendContext(ctx context.Context, data []byte) error {
 	}
 	// The driver keeps each Send's bytes together (sdk.Driver.Send), and
 	// waiting for an earlier Send honours ctx there.
-	err := s.gen.driver.Send(ctx, s.id, data)
-	if err != nil && !errors.Is(err, sdk.ErrDriverExited) && !s.isOpen() {
+	err = s.gen.driver.Send(ctx, s.id, data)
+	if err == nil || errors.Is(err, sdk.ErrDriverExited) {
+		return err
+	}
+	if n := sdk.Sent(err); n > 0 {
+		// Whatever the error becomes, it keeps the count committed.
+		defer func() { err = &sdk.PartialSend{N: n, Err: err} }()
+	}
+	switch sdk.CodeOf(err) {
+	case sdk.CodeClosed, sdk.CodeReset, sdk.CodePeerClosed:
+		// The connection ended: its drop is on its way (or came). Report
+		// the drop, so that every Send that meets it says the same.
+		t := time.NewTimer(dropWait)
+		select {
+		case <-s.ended:
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.state != open:
 		// Closed or dropped meanwhile: say so (a drop keeps its reason).
-		s.mu.Lock()
-		err = s.errClosedLocked()
-		s.mu.Unlock()
+		return s.errClosedLocked()
+	case s.writeClosed:
+		return err
+	}
+	switch sdk.CodeOf(err) {
+	case sdk.CodeReset, sdk.CodePeerClosed:
+		return s.droppedErr(err)
 	}
 	return err
 }
@@ -169,6 +219,14 @@ func (s *Socket) SendContext(ctx context.Context, data []byte) error {
 // that cannot half-close (sdk.Info's CanHalfClose false, an ESP8266) it
 // fails with sdk.ErrUnsupported and the socket stays as it was.
 func (s *Socket) CloseWrite() error {
+	ctx, cancel := s.callContext()
+	defer cancel()
+	return s.CloseWriteContext(ctx)
+}
+
+// CloseWriteContext is CloseWrite with a context bounding how long it may
+// wait for the Sends before it.
+func (s *Socket) CloseWriteContext(ctx context.Context) error {
 	s.mu.Lock()
 	if s.state != open {
 		err := s.errClosedLocked()
@@ -183,8 +241,6 @@ func (s *Socket) CloseWrite() error {
 	if s.isLstn {
 		return sdk.Errorf(sdk.ErrBadArgument, "socket %s listens: half-close the sockets it accepts", s)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	if err := s.gen.driver.CloseWrite(ctx, s.id); err != nil {
 		return err
 	}
@@ -194,28 +250,64 @@ func (s *Socket) CloseWrite() error {
 	return nil
 }
 
-// Peer returns the remote address and port, Dooba's socket_get_peer.
+// callContext bounds the simple forms of the calls that ask the driver
+// (Peer, Local, CloseWrite, Close): Config.CallTimeout.
+func (s *Socket) callContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), s.gen.iface.callTimeout())
+}
+
+// Peer returns the remote address and port, Dooba's socket_get_peer. It
+// waits for the driver at most Config.CallTimeout; PeerContext takes a
+// context instead.
 func (s *Socket) Peer() (netip.AddrPort, error) {
+	ctx, cancel := s.callContext()
+	defer cancel()
+	return s.PeerContext(ctx)
+}
+
+// PeerContext is Peer with a context bounding how long it waits for the
+// driver (an ESP8266 may have to ask the module).
+func (s *Socket) PeerContext(ctx context.Context) (netip.AddrPort, error) {
+	return s.address(ctx, &s.peer, s.gen.driver.Peer)
+}
+
+// Local returns the socket's own address and port (design rule 12): a
+// listener's address and the port it listens on (the one the driver picked
+// for port 0), a connected socket's own IP and port. The address is what
+// the driver knows: the OS's for hostnet, 127.0.0.1 or ::1 on a loopback,
+// the module's station IP on an ESP8266 (with port 0 where the module does
+// not say). It waits for the driver at most Config.CallTimeout.
+func (s *Socket) Local() (netip.AddrPort, error) {
+	ctx, cancel := s.callContext()
+	defer cancel()
+	return s.LocalContext(ctx)
+}
+
+// LocalContext is Local with a context bounding how long it waits.
+func (s *Socket) LocalContext(ctx context.Context) (netip.AddrPort, error) {
+	return s.address(ctx, &s.local, s.gen.driver.Local)
+}
+
+// address returns *cached, or asks the driver once.
+func (s *Socket) address(ctx context.Context, cached *netip.AddrPort, ask func(context.Context, sdk.Socket) (netip.AddrPort, error)) (netip.AddrPort, error) {
 	s.mu.Lock()
 	if s.state != open {
 		err := s.errClosedLocked()
 		s.mu.Unlock()
 		return netip.AddrPort{}, err
 	}
-	if s.peer.IsValid() {
-		p := s.peer
+	if cached.IsValid() {
+		p := *cached
 		s.mu.Unlock()
 		return p, nil
 	}
 	s.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	p, err := s.gen.driver.Peer(ctx, s.id)
+	p, err := ask(ctx, s.id)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
 	s.mu.Lock()
-	s.peer = p
+	*cached = p
 	s.mu.Unlock()
 	return p, nil
 }
@@ -223,19 +315,27 @@ func (s *Socket) Peer() (netip.AddrPort, error) {
 // Close closes the socket, Dooba's socket_close. The Disconnected handler
 // does not run for a local close, and no callback of s starts after Close
 // returns. Closing a listener leaves the sockets it accepted open. Closing
-// twice is an error matching sdk.ErrClosed.
+// twice is an error matching sdk.ErrClosed. It waits for the driver at most
+// Config.CallTimeout; CloseContext takes a context instead.
 func (s *Socket) Close() error {
+	ctx, cancel := s.callContext()
+	defer cancel()
+	return s.CloseContext(ctx)
+}
+
+// CloseContext is Close with a context bounding how long it waits for the
+// driver. The socket is closed for the application whatever it returns: no
+// callback starts after it, and calls on it fail with sdk.ErrClosed.
+func (s *Socket) CloseContext(ctx context.Context) error {
 	s.mu.Lock()
 	if s.state != open {
 		err := s.errClosedLocked()
 		s.mu.Unlock()
 		return err
 	}
-	s.state = closedLocally
+	s.endLocked(closedLocally, nil)
 	s.mu.Unlock()
 	s.gen.forget(s.id)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	err := s.gen.driver.CloseSocket(ctx, s.id)
 	switch {
 	case err == nil:
@@ -251,7 +351,7 @@ func (s *Socket) Close() error {
 func (s *Socket) markClosed() {
 	s.mu.Lock()
 	if s.state == open {
-		s.state = closedLocally
+		s.endLocked(closedLocally, nil)
 	}
 	s.mu.Unlock()
 }
@@ -307,7 +407,7 @@ func (s *Socket) dropped(reason error) {
 		s.mu.Unlock()
 		return
 	}
-	s.state, s.reason = droppedByPeer, reason
+	s.endLocked(droppedByPeer, reason)
 	s.mu.Unlock()
 	s.gen.forget(s.id)
 	if h := s.handlers.Disconnected; h != nil {

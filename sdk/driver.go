@@ -41,10 +41,11 @@ type Driver interface {
 	// ErrNameNotResolved, ErrTimeout.
 	Connect(ctx context.Context, req ConnectRequest) (Socket, error)
 
-	// Listen opens a server socket on a local port (Dooba's lstn). Sockets
-	// it accepts are announced with Events.Accepted. Errors: ErrUnsupported
-	// (no server mode, or no more listeners), ErrBadArgument, ErrNoSockets,
-	// ErrAddressInUse.
+	// Listen opens a server socket on a local port (Dooba's lstn). Port 0
+	// means "pick a free port": the driver chooses one, and Local reports
+	// it. Sockets it accepts are announced with Events.Accepted. Errors:
+	// ErrUnsupported (no server mode, or no more listeners),
+	// ErrBadArgument, ErrNoSockets, ErrAddressInUse.
 	Listen(ctx context.Context, req ListenRequest) (Socket, error)
 
 	// Send queues data for in-order delivery on s (rule 5). It returns nil
@@ -74,6 +75,18 @@ type Driver interface {
 
 	// Peer returns the remote address and port of a connected socket.
 	Peer(ctx context.Context, s Socket) (netip.AddrPort, error)
+
+	// Local returns the local address and port of a socket (design rule
+	// 12): for a listener the address it listens on and its port (the one
+	// the driver picked when Listen was given port 0), for a connected
+	// socket its own address and port. The address is the one the peer
+	// sees where the driver knows it (the host's for a host network stack,
+	// 127.0.0.1 or ::1 on a loopback, the module's station IP on an
+	// ESP8266); a listener bound to every address of the host reports the
+	// unspecified address (0.0.0.0 or ::), as package net does. A driver
+	// that cannot learn a socket's local port reports port 0. Errors:
+	// ErrClosed for a socket that is not open.
+	Local(ctx context.Context, s Socket) (netip.AddrPort, error)
 
 	// CloseSocket closes s locally. The bytes of Sends that returned are
 	// still delivered, then the connection closes in order, as TCP's close
@@ -115,7 +128,7 @@ type ConnectRequest struct {
 
 // ListenRequest is the argument of Driver.Listen.
 type ListenRequest struct {
-	Port int // 1-65535
+	Port int // 1-65535, or 0: the driver picks a free port (Local says which)
 }
 
 // Info says what a driver supports. Capabilities travel as data, because a
@@ -134,6 +147,14 @@ type Info struct {
 	// MaxSockets is how many sockets (listeners included) the driver holds at
 	// once. A request beyond it fails with ErrNoSockets.
 	MaxSockets int
+	// MaxConnections is how many connected sockets (from Connect and
+	// accepted by listeners) the driver holds at once, besides its
+	// listeners: 0 means no limit beyond MaxSockets. A device whose server
+	// takes no connection slot says so here: an ESP8266 serves 5 links and
+	// one server, so MaxSockets 6, MaxListeners 1, MaxConnections 5. A
+	// Connect beyond it fails with ErrNoSockets, and a connection coming in
+	// beyond it is refused without disturbing the others.
+	MaxConnections int
 	// MaxWrite is the largest write the device takes in one go (2048 on an
 	// ESP8266). Send accepts any length and splits; this is informational.
 	MaxWrite int
@@ -162,8 +183,14 @@ func CheckConnect(req ConnectRequest) error {
 	return checkPort("connect", req.Port)
 }
 
-// CheckListen validates the arguments of a listen the way every driver must.
-func CheckListen(req ListenRequest) error { return checkPort("listen", req.Port) }
+// CheckListen validates the arguments of a listen the way every driver must:
+// port 0 (the driver picks a free port) or 1-65535.
+func CheckListen(req ListenRequest) error {
+	if req.Port < 0 || req.Port > 65535 {
+		return Errorf(ErrBadArgument, "listen: port %d is out of range 0-65535 (0: pick a free port)", req.Port)
+	}
+	return nil
+}
 
 func checkPort(op string, port int) error {
 	if port < 1 || port > 65535 {

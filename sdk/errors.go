@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
+	"syscall"
 )
 
 // Code names one error of the vocabulary on the wire. Codes are stable: a
@@ -123,28 +125,91 @@ func (e *Error) Unwrap() []error {
 	return []error{e.Kind}
 }
 
-// Is lets ErrTimeout match the standard library's deadline errors and
-// ErrCanceled match context.Canceled.
+// Is lets a sentinel match what Go code written for package net checks:
+// ErrTimeout matches os.ErrDeadlineExceeded, context.DeadlineExceeded and
+// syscall.ETIMEDOUT; ErrCanceled matches context.Canceled; and the
+// sentinels with an errno match it (see errnos), in process and across the
+// plugin boundary alike.
 func (e *sentinel) Is(target error) bool {
 	switch e.code {
 	case CodeTimeout:
-		return target == os.ErrDeadlineExceeded || target == context.DeadlineExceeded
+		if target == os.ErrDeadlineExceeded || target == context.DeadlineExceeded {
+			return true
+		}
 	case CodeCanceled:
 		return target == context.Canceled
 	}
+	if errno, ok := target.(syscall.Errno); ok {
+		for _, m := range errnos {
+			if m.errno == errno && m.code == e.code {
+				return true
+			}
+		}
+	}
 	return false
+}
+
+// errnos pairs the sentinels with the errnos of package syscall that Go
+// code checks (net/http, gRPC and database drivers decide on retries with
+// them): errors.Is(err, syscall.ECONNREFUSED) holds for an ErrRefused, and
+// CodeOf maps an errno a driver returned unwrapped to its code. A write
+// after the peer reset the connection is ErrReset, which matches both
+// ECONNRESET and EPIPE, as Go's net on Linux gives one or the other.
+var errnos = []struct {
+	errno syscall.Errno
+	code  Code
+}{
+	{syscall.ECONNREFUSED, CodeRefused},
+	{syscall.ECONNRESET, CodeReset},
+	{syscall.EPIPE, CodeReset},
+	{syscall.ECONNABORTED, CodeReset},
+	{syscall.EHOSTUNREACH, CodeUnreachable},
+	{syscall.ENETUNREACH, CodeUnreachable},
+	{syscall.ETIMEDOUT, CodeTimeout},
+	{syscall.EADDRINUSE, CodeAddressInUse},
 }
 
 // Timeout reports whether this is ErrTimeout, so that the vocabulary meets
 // the net.Error convention.
 func (e *sentinel) Timeout() bool { return e.code == CodeTimeout }
 
+// PartialSend is the error of a Send that failed after it committed the
+// first N bytes of its data for in-order delivery (the rest were not
+// sent): what io.Writer's count means. It unwraps to the error, so it
+// matches the same sentinels. A Send that committed nothing returns the
+// error itself.
+type PartialSend struct {
+	N   int
+	Err error
+}
+
+func (e *PartialSend) Error() string { return e.Err.Error() }
+
+// Unwrap returns the error.
+func (e *PartialSend) Unwrap() error { return e.Err }
+
+// Sent returns how many bytes a failed Send committed: the N of a
+// PartialSend in err's chain, or 0.
+func Sent(err error) int {
+	var p *PartialSend
+	if errors.As(err, &p) {
+		return p.N
+	}
+	return 0
+}
+
 // Errorf returns an error of kind (one of the sentinels) whose text is the
-// formatted detail followed by the sentinel's own text. A %w verb in format
-// is kept as the cause.
+// formatted detail followed by the sentinel's own text (what happened and
+// what to do), said once: when the detail already says it (it wraps an
+// error of the same kind with %w, or a message that crossed the wire), it
+// is not appended again. A %w verb in format is kept as the cause.
 func Errorf(kind error, format string, args ...any) error {
 	detail := fmt.Errorf(format, args...)
-	return &Error{Kind: kind, Msg: detail.Error() + ": " + kind.Error(), Cause: errors.Unwrap(detail)}
+	msg := detail.Error()
+	if !strings.Contains(msg, kind.Error()) {
+		msg += ": " + kind.Error()
+	}
+	return &Error{Kind: kind, Msg: msg, Cause: errors.Unwrap(detail)}
 }
 
 // CodeOf returns the code of err: the first sentinel of the vocabulary that
@@ -164,6 +229,14 @@ func CodeOf(err error) Code {
 		return CodeTimeout
 	case errors.Is(err, context.Canceled):
 		return CodeCanceled
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		for _, m := range errnos {
+			if m.errno == errno {
+				return m.code
+			}
+		}
 	}
 	return CodeInternal
 }

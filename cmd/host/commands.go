@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -130,6 +131,12 @@ func cmdIfaces(h *core.Host, args []string, stdout io.Writer) error {
 		} else if err != nil {
 			line += "\t" + err.Error()
 		}
+		if r := i.Restarts(); r.Total > 0 || r.Crashes > 0 {
+			line += fmt.Sprintf("\trestarts=%d failures=%d", r.Total, r.Crashes)
+			if !r.Next.IsZero() {
+				line += fmt.Sprintf(" next-start-in=%v", time.Until(r.Next).Round(time.Millisecond))
+			}
+		}
 		fmt.Fprintln(w, line)
 	}
 	return w.Flush()
@@ -143,10 +150,18 @@ func parsePort(s string) (int, error) {
 	return p, nil
 }
 
+// relistenWithin is how long host listen tries to listen again after its
+// listener was dropped (a module reset, a driver restart) before it gives
+// up and exits non-zero.
+const relistenWithin = 30 * time.Second
+
 // cmdListen accepts connections until interrupted, printing what arrives
 // (or echoing it back with --echo), and closes each connection when its
 // peer finished sending: the close delivers every echo already sent.
-// Connection notices go to stderr, data to stdout.
+// Connection notices go to stderr, data to stdout. When the listener is
+// dropped (the ESP8266 reset, the driver process died and is restarted),
+// it listens again, retrying for up to relistenWithin, and says so on
+// stderr; it fails only if it cannot.
 func cmdListen(h *core.Host, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("listen", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -169,9 +184,17 @@ func cmdListen(h *core.Host, args []string, stdout, stderr io.Writer) error {
 	note := &lockedWriter{w: stderr}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	l, err := iface.Listen(ctx, port, core.Handlers{
+	lost := make(chan error, 1) // the current listener was dropped
+	handlers := core.Handlers{
 		Connected: func(s *core.Socket) {
-			peer, _ := s.Peer()
+			peer, err := s.Peer()
+			if err != nil {
+				// The interface could not tell (an ESP8266 client that
+				// left before the module was asked): never print an
+				// invalid address.
+				note.printf("connected: %s from an unknown address (%v)\n", s, err)
+				return
+			}
 			note.printf("connected: %s from %s\n", s, peer)
 		},
 		Received: func(s *core.Socket, data []byte) {
@@ -194,15 +217,63 @@ func cmdListen(h *core.Host, args []string, stdout, stderr io.Writer) error {
 				note.printf("close %s: %v\n", s, err)
 			}
 		},
-		Disconnected: func(s *core.Socket, reason error) { note.printf("disconnected: %s (%v)\n", s, reason) },
-	}, nil)
+		Disconnected: func(s *core.Socket, reason error) {
+			if s.IsListener() {
+				select {
+				case lost <- reason:
+				default:
+				}
+				return
+			}
+			note.printf("disconnected: %s (%v)\n", s, reason)
+		},
+	}
+	l, err := iface.Listen(ctx, port, handlers, nil)
 	if err != nil {
 		return err
 	}
 	note.printf("listening on %s port %d\n", iface.Name(), port)
-	<-ctx.Done()
-	_ = l.Close()
-	return nil
+	for {
+		select {
+		case <-ctx.Done():
+			_ = l.Close()
+			return nil
+		case reason := <-lost:
+			note.printf("listener on %s port %d dropped (%v); listening again\n", iface.Name(), port, reason)
+			if l, err = relisten(ctx, iface, port, handlers); err != nil {
+				if ctx.Err() != nil {
+					return nil // interrupted while retrying
+				}
+				return err
+			}
+			note.printf("listening again on %s port %d\n", iface.Name(), port)
+		}
+	}
+}
+
+// relisten listens on port again after the listener was dropped, retrying
+// (the driver may be restarting, the module coming back up) for up to
+// relistenWithin.
+func relisten(ctx context.Context, iface *core.Interface, port int, h core.Handlers) (*core.Socket, error) {
+	deadline := time.Now().Add(relistenWithin)
+	pause := 100 * time.Millisecond
+	for {
+		actx, cancel := context.WithDeadline(ctx, deadline)
+		l, err := iface.Listen(actx, port, h, nil)
+		cancel()
+		if err == nil {
+			return l, nil
+		}
+		if ctx.Err() != nil || !time.Now().Add(pause).Before(deadline) {
+			return nil, fmt.Errorf("could not listen on %s port %d again within %v: %w", iface.Name(), port, relistenWithin, err)
+		}
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		pause = min(2*pause, 2*time.Second)
+	}
 }
 
 // cmdConnect pipes stdin to a socket and the socket to stdout. Where the
@@ -210,7 +281,9 @@ func cmdListen(h *core.Host, args []string, stdout, stderr io.Writer) error {
 // stdin half-closes the socket and what arrives is printed until the peer
 // finishes too; the peer finishing first does not stop stdin. Where it
 // cannot (an ESP8266's wl0), the end of stdin waits at most --linger for
-// the peer to close, and the peer's close ends the command.
+// the peer to close, and the peer's close ends the command. Whenever some
+// of stdin could not be delivered (a send failed, or the peer closed while
+// stdin still had bytes at hand), the command says so and fails.
 func cmdConnect(h *core.Host, args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := flag.NewFlagSet("connect", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -254,7 +327,8 @@ func cmdConnect(h *core.Host, args []string, stdin io.Reader, stdout io.Writer) 
 	}
 	halfClose := iface.Info().CanHalfClose
 	stdinDone := make(chan pumped, 1)
-	go func() { stdinDone <- pump(ctx, stdin, sock) }()
+	var sending atomic.Bool
+	go func() { stdinDone <- pump(ctx, stdin, sock, &sending) }()
 
 	var (
 		stdinEnded   bool
@@ -266,8 +340,12 @@ func cmdConnect(h *core.Host, args []string, stdin io.Reader, stdout io.Writer) 
 		case reason := <-dropped:
 			if errors.Is(reason, sdk.ErrPeerClosed) {
 				// The peer closed in order: the normal end (on an interface that
-				// cannot half-close, as before, even while stdin goes on).
-				return nil
+				// cannot half-close, as before, even while stdin goes on),
+				// unless some of stdin could not be delivered.
+				if stdinEnded {
+					return nil
+				}
+				return afterPeerClosed(stdinDone, &sending)
 			}
 			if !stdinEnded {
 				return fmt.Errorf("the connection broke before all of stdin was sent: %w", reason)
@@ -324,6 +402,37 @@ func closeSocket(s *core.Socket) error {
 	return nil
 }
 
+// peerClosedGrace is how long host connect waits, once the peer closed
+// while stdin goes on, for what stdin has at hand: bytes it could not
+// deliver make it fail rather than end as if all was well.
+const peerClosedGrace = 200 * time.Millisecond
+
+// afterPeerClosed decides how host connect ends when the peer closed before
+// stdin ended: with an error if a send under way, or one of what stdin
+// gives at once, fails (the socket is gone, so it fails promptly); with
+// nil when stdin ended with every byte sent, or has nothing at hand.
+func afterPeerClosed(done <-chan pumped, sending *atomic.Bool) error {
+	t := time.NewTimer(peerClosedGrace)
+	defer t.Stop()
+	for {
+		select {
+		case p := <-done:
+			switch {
+			case p.err != nil && p.sendErr:
+				return fmt.Errorf("the peer closed the connection before all of stdin was delivered (%d bytes sent): %w", p.sent, p.err)
+			case p.err != nil:
+				return p.err
+			}
+			return nil
+		case <-t.C:
+			if !sending.Load() {
+				return nil // stdin has nothing at hand: nothing was lost
+			}
+			t.Reset(peerClosedGrace)
+		}
+	}
+}
+
 // pumped is how copying stdin to the socket ended.
 type pumped struct {
 	sent    int64
@@ -331,14 +440,18 @@ type pumped struct {
 	sendErr bool  // err is the socket's, not stdin's
 }
 
-// pump copies stdin to the socket until stdin ends.
-func pump(ctx context.Context, r io.Reader, s *core.Socket) pumped {
+// pump copies stdin to the socket until stdin ends; sending is true while
+// it holds bytes of stdin it has not delivered.
+func pump(ctx context.Context, r io.Reader, s *core.Socket, sending *atomic.Bool) pumped {
 	var p pumped
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
-			if serr := s.SendContext(ctx, buf[:n]); serr != nil {
+			sending.Store(true)
+			serr := s.SendContext(ctx, buf[:n])
+			sending.Store(false)
+			if serr != nil {
 				p.err, p.sendErr = serr, true
 				return p
 			}

@@ -109,7 +109,7 @@ func TestErrorsAreOneLine(t *testing.T) {
 		{[]string{"frobnicate"}, 2, "unknown command"},
 		{[]string{"--iface", "lo0", "ifaces"}, 2, "NAME=DRIVER"},
 		{[]string{"--iface", "x0=nosuchdriver", "ifaces"}, 1, "unknown driver"},
-		{[]string{"--iface", "lo0=loopback,colour=blue", "ifaces"}, 0, "unknown setting colour"},
+		{[]string{"--iface", "lo0=loopback,colour=blue", "ifaces"}, 1, "unknown setting colour"},
 		{[]string{"connect", "lo0", "tcp://127.0.0.1"}, 1, "bad argument"},
 		{[]string{"connect", "lo0", "127.0.0.1", "1"}, 1, "refused"},
 		{[]string{"listen", "lo0", "99999"}, 2, "port"},

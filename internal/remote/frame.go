@@ -48,7 +48,7 @@ const (
 	fDropped  // id socket; payload: status
 	fTaken    // id socket; payload: uint32 send credit (bytes the driver took)
 	fFailed   // id socket; payload: status of a Send or CloseWrite that failed
-	fReply    // id call; payload: status, socket uint64, peer string
+	fReply    // id call; payload: status, socket uint64, peer string, then optionally local string
 	fLast
 )
 
@@ -67,6 +67,7 @@ const (
 	opListen                  // port uint16
 	opPeer                    // socket uint64
 	opDrain                   // none: replies once the writes and closes before it ran
+	opLocal                   // socket uint64: the reply's local string is its local address
 )
 
 // header is a decoded frame header.
@@ -96,10 +97,10 @@ func (f *frameReader) next() (header, error) {
 	n := int(binary.BigEndian.Uint32(b[:4])) - (headerSize - 4)
 	h := header{typ: frameType(b[4]), id: binary.BigEndian.Uint64(b[5:]), n: n}
 	if n < 0 || n > maxPayload {
-		return h, sdk.Errorf(sdk.ErrInternal, "protocol violation: a %v frame of %d bytes", h.typ, n)
+		return h, violation("a %v frame of %d bytes", h.typ, n)
 	}
 	if h.typ == 0 || h.typ >= fLast {
-		return h, sdk.Errorf(sdk.ErrInternal, "protocol violation: unknown frame type %d", h.typ)
+		return h, violation("unknown frame type %d", h.typ)
 	}
 	return h, nil
 }
@@ -199,6 +200,10 @@ func (p *fields) status() error {
 	return sdk.FromCode(sdk.Code(code), msg)
 }
 
+// more reports whether fields remain: a field a newer peer appends is
+// optional for an older one.
+func (p *fields) more() bool { return len(p.b) > 0 }
+
 func (p *fields) addrPort() netip.AddrPort {
 	ap, _ := netip.ParseAddrPort(p.str())
 	return ap
@@ -243,4 +248,17 @@ func tuneDataPath(c net.Conn) {
 		_ = uc.SetWriteBuffer(dataPathBuffer)
 		_ = uc.SetReadBuffer(dataPathBuffer)
 	}
+}
+
+// protocolError is a peer breaking the data path's protocol: the session
+// ends (and the host stops the plugin). It matches sdk.ErrInternal.
+type protocolError struct{ msg string }
+
+func (e *protocolError) Error() string { return "protocol violation: " + e.msg }
+
+func (e *protocolError) Is(target error) bool { return target == sdk.ErrInternal }
+
+// violation makes a protocolError.
+func violation(format string, args ...any) error {
+	return &protocolError{msg: fmt.Sprintf(format, args...)}
 }

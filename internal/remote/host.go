@@ -32,6 +32,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -79,11 +80,19 @@ func sendWindowOf(info sdk.Info) (window int64, sync bool) {
 // it knows gets exactly one Dropped(ErrDriverExited), after the events that
 // had arrived, and every call in flight fails with ErrDriverExited.
 type Driver struct {
-	client wire.DriverClient
-	logger hclog.Logger
-	window int64 // receive credit of a socket
-	pid    int   // the plugin process, 0 when unknown
-	onExit func()
+	client     wire.DriverClient
+	logger     hclog.Logger
+	window     int64 // receive credit of a socket
+	connWindow int64 // receive credit all sockets share, in cost units (wire.FrameCost)
+	maxSockets int   // the host's own bound on sockets (Limits.MaxSockets)
+	pid        int   // the plugin process, 0 when unknown
+	onExit     func()
+
+	// The shared window's accounting, in cost units: what the lanes hold
+	// (bounded by connWindow) and what they consumed since the last credit.
+	// Atomic: a lane's drop hook runs with or without mu held.
+	connQueued   atomic.Int64
+	connConsumed atomic.Int64
 
 	mu         sync.Mutex
 	events     sdk.Events
@@ -98,6 +107,8 @@ type Driver struct {
 	ended      idset.Set // sockets closed or dropped: late frames are ignored
 	calls      map[uint64]*call
 	nextCall   uint64
+	opening    int // Connect and Listen calls awaiting their reply
+	unknown    int // sockets events named before a reply introduced them
 
 	out     *batchWriter // nil until the data path is up
 	conn    net.Conn
@@ -120,14 +131,16 @@ type hostSocket struct {
 	consumed int64            // data delivered since the last credit; the lane's alone
 
 	listener bool
+	unknown  bool // named by events before the reply that returns it
 	peer     netip.AddrPort
-	queued   int64         // data bytes queued in events: bounded by the window
-	turn     chan struct{} // one slot: a socket's Sends and CloseWrite take turns
-	avail    int64         // send credit left
-	put      int64         // bytes ever written to the data path
-	taken    int64         // bytes the driver ever took
-	wake     chan struct{} // closed and replaced when credit comes or the socket ends
-	sendErr  error         // why Sends fail from now on
+	local    netip.AddrPort // known from the reply, or asked once
+	queued   int64          // data bytes queued in events: bounded by the window
+	turn     chan struct{}  // one slot: a socket's Sends and CloseWrite take turns
+	avail    int64          // send credit left
+	put      int64          // bytes ever written to the data path
+	taken    int64          // bytes the driver ever took
+	wake     chan struct{}  // closed and replaced when credit comes or the socket ends
+	sendErr  error          // why Sends fail from now on
 }
 
 type eventKind uint8
@@ -152,27 +165,58 @@ type call struct {
 	err   error
 	sock  sdk.Socket
 	peer  netip.AddrPort
+	local netip.AddrPort
 	op    byte
 	abort bool // the caller gave up: a socket in the reply is closed
 }
 
-// NewDriver returns a Driver that talks to a plugin over conn. window is the
-// receive credit per socket in bytes (0: wire.DefaultWindow). onExit, if
-// not nil, runs once when the plugin is gone or Close is done.
-func NewDriver(conn grpc.ClientConnInterface, logger hclog.Logger, window int, onExit func()) *Driver {
-	if window <= 0 {
-		window = wire.DefaultWindow
+// Limits bound what the host gives one plugin, whatever the plugin
+// declares or sends: a plugin that goes beyond them breaks the protocol, and
+// is stopped (and restarted by its owner). With them the host's memory for
+// a plugin is about ConnWindow plus a few hundred bytes per socket.
+type Limits struct {
+	// Window is a socket's receive credit in bytes (0: wire.DefaultWindow).
+	Window int
+	// ConnWindow is the receive credit all sockets share (HTTP/2's
+	// connection window), in cost units: a data frame costs its payload plus
+	// wire.FrameCost (0: wire.DefaultConnWindow; at least 64 KiB).
+	ConnWindow int
+	// MaxSockets bounds the sockets the host keeps state for (0:
+	// DefaultMaxSockets); a driver declaring fewer lowers it.
+	MaxSockets int
+}
+
+// DefaultMaxSockets is the host's bound on one plugin's sockets when
+// Limits.MaxSockets is 0.
+const DefaultMaxSockets = 4096
+
+// minConnWindow keeps the shared window usable: a full chunk always fits.
+const minConnWindow = 64 << 10
+
+// NewDriver returns a Driver that talks to a plugin over conn, within lim.
+// onExit, if not nil, runs once when the plugin is gone or Close is done.
+func NewDriver(conn grpc.ClientConnInterface, logger hclog.Logger, lim Limits, onExit func()) *Driver {
+	if lim.Window <= 0 {
+		lim.Window = wire.DefaultWindow
+	}
+	if lim.ConnWindow <= 0 {
+		lim.ConnWindow = wire.DefaultConnWindow
+	}
+	if lim.MaxSockets <= 0 {
+		lim.MaxSockets = DefaultMaxSockets
 	}
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
 	return &Driver{
-		client: wire.NewDriverClient(conn),
-		logger: logger,
-		window: int64(window),
-		onExit: onExit,
-		deadCh: make(chan struct{}),
-		socks:  make(map[sdk.Socket]*hostSocket),
+		client:     wire.NewDriverClient(conn),
+		logger:     logger,
+		window:     int64(lim.Window),
+		connWindow: int64(max(lim.ConnWindow, minConnWindow, lim.Window/4+wire.FrameCost)),
+		maxSockets: lim.MaxSockets,
+		onExit:     onExit,
+		deadCh:     make(chan struct{}),
+		socks:      make(map[sdk.Socket]*hostSocket),
 
 		sendWindow: defaultSendWindow,
 		calls:      make(map[uint64]*call),
@@ -210,7 +254,10 @@ func (d *Driver) Open(ctx context.Context, req sdk.OpenRequest) (sdk.Info, error
 	d.mu.Unlock()
 	d.read(newFrameReader(conn))
 
-	resp, err := d.client.Open(ctx, &wire.OpenRequest{Interface: req.Interface, Settings: req.Settings, Window: uint32(d.window)})
+	resp, err := d.client.Open(ctx, &wire.OpenRequest{
+		Interface: req.Interface, Settings: req.Settings,
+		Window: uint32(d.window), ConnWindow: uint32(d.connWindow),
+	})
 	if err != nil {
 		return sdk.Info{}, d.callErr(ctx, err)
 	}
@@ -222,6 +269,7 @@ func (d *Driver) Open(ctx context.Context, req sdk.OpenRequest) (sdk.Info, error
 		CanListen: resp.CanListen, MaxListeners: int(resp.MaxListeners),
 		MaxSockets: int(resp.MaxSockets), MaxWrite: int(resp.MaxWrite),
 		CanHalfClose: resp.CanHalfClose, SendWindow: int(resp.SendWindow),
+		MaxConnections: int(resp.MaxConnections),
 	}
 	d.mu.Lock()
 	d.info = info
@@ -339,6 +387,9 @@ func (d *Driver) startCallLocked(op byte, args []byte) (uint64, *call) {
 	id := d.nextCall
 	c := &call{done: make(chan struct{}), op: op}
 	d.calls[id] = c
+	if op == opConnect || op == opListen {
+		d.opening++
+	}
 	d.out.put(fCall, id, args, nil)
 	return id, c
 }
@@ -385,6 +436,14 @@ func (d *Driver) newSocketLocked(s sdk.Socket) *hostSocket {
 		return nil // ended, or arriving while the driver closes
 	}
 	h := &hostSocket{id: s, avail: d.sendWindow}
+	// Data events dropped unrun (the socket closed here) give their share
+	// of the connection window back.
+	h.events.drop = func(e event) {
+		if e.kind == evData {
+			d.connQueued.Add(-cost(len(e.data)))
+			d.consumedConn(cost(len(e.data)))
+		}
+	}
 	d.socks[s] = h
 	return h
 }
@@ -394,6 +453,10 @@ func (d *Driver) newSocketLocked(s sdk.Socket) *hostSocket {
 func (d *Driver) endLocked(h *hostSocket, err error) {
 	if d.socks[h.id] == h {
 		delete(d.socks, h.id)
+	}
+	if h.unknown {
+		h.unknown = false
+		d.unknown--
 	}
 	d.ended.Add(uint64(h.id))
 	if h.sendErr == nil {
@@ -435,6 +498,14 @@ func (d *Driver) Send(ctx context.Context, s sdk.Socket, data []byte) error {
 	defer func() { <-h.turn }()
 
 	var last uint64 // the last frame of ours; we wait for it on every way out
+	total := len(data)
+	// partial says how many bytes were committed before err.
+	partial := func(err error) error {
+		if sent := total - len(data); sent > 0 {
+			return &sdk.PartialSend{N: sent, Err: err}
+		}
+		return err
+	}
 	for len(data) > 0 {
 		d.mu.Lock()
 		for h.avail <= 0 && h.sendErr == nil && !d.dead {
@@ -449,7 +520,7 @@ func (d *Driver) Send(ctx context.Context, s sdk.Socket, data []byte) error {
 			case <-d.deadCh:
 			case <-ctx.Done():
 				d.out.wait(last)
-				return ctxErr(fmt.Sprintf("send on %v", s), ctx.Err())
+				return partial(ctxErr(fmt.Sprintf("send on %v", s), ctx.Err()))
 			}
 			d.mu.Lock()
 		}
@@ -459,7 +530,7 @@ func (d *Driver) Send(ctx context.Context, s sdk.Socket, data []byte) error {
 			}
 			d.mu.Unlock()
 			d.out.wait(last)
-			return err
+			return partial(err)
 		}
 		n := int(min(h.avail, int64(len(data)), wire.MaxChunk))
 		h.avail -= int64(n)
@@ -570,6 +641,29 @@ func (d *Driver) Peer(ctx context.Context, s sdk.Socket) (netip.AddrPort, error)
 	return c.peer, nil
 }
 
+// Local implements sdk.Driver: the address came with a socket the host
+// opened; an accepted socket's is asked of the plugin once.
+func (d *Driver) Local(ctx context.Context, s sdk.Socket) (netip.AddrPort, error) {
+	d.mu.Lock()
+	h, err := d.socketLocked("local address", s)
+	var ap netip.AddrPort
+	if err == nil {
+		ap = h.local
+	}
+	d.mu.Unlock()
+	if err != nil || ap.IsValid() {
+		return ap, err
+	}
+	c, err := d.call(ctx, opLocal, putU64([]byte{opLocal}, uint64(s)))
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	d.mu.Lock()
+	h.local = c.local
+	d.mu.Unlock()
+	return c.local, nil
+}
+
 // CloseSocket implements sdk.Driver: events of s still queued are dropped,
 // and the plugin closes s after the bytes of the Sends that returned.
 func (d *Driver) CloseSocket(ctx context.Context, s sdk.Socket) error {
@@ -650,8 +744,14 @@ func (d *Driver) die(cause error) {
 	d.dead = true
 	d.crashed = cause != nil && d.state == stateOpen
 	close(d.deadCh)
-	if d.crashed {
+	var pv *protocolError
+	switch {
+	case d.crashed && errors.As(cause, &pv):
+		d.logger.Error("driver plugin broke the protocol: stopping it", "error", cause)
+	case d.crashed:
 		d.logger.Error("driver plugin exited", "error", cause)
+	}
+	if d.crashed {
 		reason := sdk.Errorf(sdk.ErrDriverExited, "the driver process exited (%v)", cause)
 		for _, h := range d.socks {
 			d.endLocked(h, reason)
@@ -663,6 +763,7 @@ func (d *Driver) die(cause error) {
 		c.err = d.goneErrLocked("call")
 		close(c.done)
 	}
+	d.opening = 0
 	if d.out != nil {
 		d.out.fail(sdk.ErrDriverExited)
 	}

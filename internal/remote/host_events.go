@@ -3,6 +3,7 @@ package remote
 import (
 	"net/netip"
 
+	"ifsock/internal/wire"
 	"ifsock/sdk"
 )
 
@@ -29,7 +30,11 @@ func (d *Driver) readFrame(fr *frameReader) (inline func(), err error) {
 			return nil, err
 		}
 		if h.n == 0 {
-			return nil, sdk.Errorf(sdk.ErrInternal, "protocol violation: empty data for socket %d", h.id)
+			return nil, violation("empty data for socket %d", h.id)
+		}
+		c := cost(len(data))
+		if q := d.connQueued.Add(c); q > d.connWindow {
+			return nil, violation("%d bytes of data queued for the plugin's sockets, beyond the %d-byte window they share", q, d.connWindow)
 		}
 		d.mu.Lock()
 		defer d.mu.Unlock()
@@ -42,15 +47,17 @@ func (d *Driver) readFrame(fr *frameReader) (inline func(), err error) {
 			// driver is closing): discarded, and its credit given back at
 			// once, so the plugin's reader of it, and a peer inside the
 			// plugin waiting on it (loopback), are not held up.
+			d.connQueued.Add(-c)
 			if !d.dead {
 				d.out.put(fCredit, h.id, putU32(nil, uint32(len(data))), nil)
+				d.consumedConn(c)
 				return d.out.kick, nil
 			}
 			return nil, nil
 		}
 		hs.queued += int64(len(data))
 		if hs.queued > d.window {
-			return nil, sdk.Errorf(sdk.ErrInternal, "protocol violation: %v has %d bytes queued, beyond its %d-byte credit", hs.id, hs.queued, d.window)
+			return nil, violation("%v has %d bytes queued, beyond its %d-byte credit", hs.id, hs.queued, d.window)
 		}
 		return d.postLocked(hs, event{kind: evData, data: data}), nil
 	}
@@ -65,11 +72,15 @@ func (d *Driver) readFrame(fr *frameReader) (inline func(), err error) {
 		sock     sdk.Socket
 		listener sdk.Socket
 		peer     netip.AddrPort
+		local    netip.AddrPort
 		credit   int64
 	)
 	switch h.typ {
 	case fReply:
 		status, sock, peer = p.status(), sdk.Socket(p.u64()), p.addrPort()
+		if p.more() {
+			local = p.addrPort()
+		}
 	case fAccepted:
 		listener, peer = sdk.Socket(p.u64()), p.addrPort()
 	case fDropped, fFailed:
@@ -78,24 +89,44 @@ func (d *Driver) readFrame(fr *frameReader) (inline func(), err error) {
 		credit = int64(p.u32())
 	case fFinished:
 	default:
-		return nil, sdk.Errorf(sdk.ErrInternal, "protocol violation: the plugin sent a %v frame", h.typ)
+		return nil, violation("the plugin sent a %v frame", h.typ)
 	}
 	if p.bad {
-		return nil, sdk.Errorf(sdk.ErrInternal, "protocol violation: a short %v frame", h.typ)
+		return nil, violation("a short %v frame", h.typ)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s := sdk.Socket(h.id)
 	switch h.typ {
 	case fReply:
-		if d.replyLocked(h.id, status, sock, peer) {
+		kick, err := d.replyLocked(h.id, status, sock, peer, local)
+		if err != nil {
+			return nil, err
+		}
+		if kick {
 			inline = d.out.kick
 		}
 	case fAccepted:
-		hs, err := d.announcedLocked(h.id)
-		if hs == nil || err != nil {
-			return nil, err
+		// The listener must be one the plugin may name (a Listen in flight
+		// may not have returned yet); the new socket is introduced here.
+		if l := sdk.Socket(listener); d.socks[l] == nil && !d.ended.Has(uint64(l)) {
+			if _, err := d.announcedLocked(uint64(l)); err != nil {
+				return nil, err
+			}
 		}
+		hs := d.socks[s]
+		switch {
+		case hs != nil && !hs.unknown:
+			return nil, violation("%v accepted twice", s)
+		case hs == nil:
+			if err := d.roomLocked(); err != nil {
+				return nil, err
+			}
+			if hs = d.newSocketLocked(s); hs == nil {
+				return nil, nil
+			}
+		}
+		d.introduceLocked(hs)
 		hs.peer = peer
 		inline = d.postLocked(hs, event{kind: evAccepted, listener: listener, peer: peer})
 	case fFinished:
@@ -120,7 +151,7 @@ func (d *Driver) readFrame(fr *frameReader) (inline func(), err error) {
 			hs.avail += credit
 			hs.taken += credit
 			if hs.avail > d.sendWindow {
-				return nil, sdk.Errorf(sdk.ErrInternal, "protocol violation: %v was given %d bytes of send credit, more than its window", s, hs.avail)
+				return nil, violation("%v was given %d bytes of send credit, more than its window", s, hs.avail)
 			}
 			d.wakeLocked(hs)
 		}
@@ -133,42 +164,93 @@ func (d *Driver) readFrame(fr *frameReader) (inline func(), err error) {
 	return inline, nil
 }
 
-// announcedLocked returns the state of a socket an event names, making it
-// the first time (events may come before the Connect that made the socket
-// returned); nil for a socket that ended. A plugin naming more sockets than
-// it said it can hold breaks the protocol.
+// announcedLocked returns the state of a socket an event names; nil for a
+// socket that ended. A socket is introduced by the reply that returns it or
+// by its accept; events may name a socket before its Connect or Listen
+// returned, so a plugin may name as many sockets not yet introduced as
+// there are such calls in flight, and no more. Beyond that, or beyond the
+// host's bound on sockets, it breaks the protocol: the host's memory for a
+// plugin is the host's to decide.
 func (d *Driver) announcedLocked(id uint64) (*hostSocket, error) {
 	s := sdk.Socket(id)
 	if hs := d.socks[s]; hs != nil {
 		return hs, nil
 	}
-	if len(d.socks) >= 2*d.info.MaxSockets+64 {
-		return nil, sdk.Errorf(sdk.ErrInternal, "protocol violation: events for %d sockets, more than the driver can hold", len(d.socks)+1)
+	if d.ended.Has(id) || d.dead || d.state == stateClosed {
+		return nil, nil
 	}
-	return d.newSocketLocked(s), nil
+	if err := d.roomLocked(); err != nil {
+		return nil, err
+	}
+	if d.unknown >= d.opening {
+		return nil, violation("an event for %v, which no call returned and no listener accepted", s)
+	}
+	hs := d.newSocketLocked(s)
+	if hs != nil {
+		hs.unknown = true
+		d.unknown++
+	}
+	return hs, nil
+}
+
+// roomLocked checks that the host keeps state for one more socket: its
+// own bound, lowered by what the driver declared, doubled (sockets closed
+// here may still have frames on the way) plus some slack.
+func (d *Driver) roomLocked() error {
+	limit := d.maxSockets
+	if m := d.info.MaxSockets; m > 0 && m < limit {
+		limit = m
+	}
+	if len(d.socks) >= 2*limit+64 {
+		return violation("events for %d sockets at once, beyond the host's bound of %d", len(d.socks)+1, 2*limit+64)
+	}
+	return nil
+}
+
+// introduceLocked marks a socket named before as returned or accepted.
+func (d *Driver) introduceLocked(hs *hostSocket) {
+	if hs.unknown {
+		hs.unknown = false
+		d.unknown--
+	}
 }
 
 // replyLocked completes a call. A Connect or Listen reply registers its
 // socket; the socket of a call whose caller gave up is closed at once (it
-// reports true: the close frame is queued and needs a kick).
-func (d *Driver) replyLocked(id uint64, err error, sock sdk.Socket, peer netip.AddrPort) (kick bool) {
+// reports true: the close frame is queued and needs a kick). A reply that
+// leaves more sockets named but not introduced than calls in flight breaks
+// the protocol.
+func (d *Driver) replyLocked(id uint64, err error, sock sdk.Socket, peer, local netip.AddrPort) (kick bool, broken error) {
 	c := d.calls[id]
 	if c == nil {
-		return false
+		return false, nil
 	}
 	delete(d.calls, id)
-	c.err, c.sock, c.peer = err, sock, peer
+	if c.op == opConnect || c.op == opListen {
+		d.opening--
+		defer func() {
+			if d.unknown > d.opening {
+				// The call is answered; the session ends all the same.
+				kick, broken = false, violation("events named %d sockets that no call returned", d.unknown)
+			}
+		}()
+	}
+	c.err, c.sock, c.peer, c.local = err, sock, peer, local
 	if err == nil && (c.op == opConnect || c.op == opListen) {
 		hs := d.newSocketLocked(sock)
 		switch {
 		case sock == 0:
-			c.err = sdk.Errorf(sdk.ErrInternal, "protocol violation: the driver answered socket 0")
+			c.err = violation("the driver answered socket 0")
 		case hs == nil:
 			c.err = sdk.Errorf(sdk.ErrReset, "%v ended before its call returned", sock)
 		default:
+			d.introduceLocked(hs)
 			hs.listener = c.op == opListen
 			if peer.IsValid() {
 				hs.peer = peer
+			}
+			if local.IsValid() {
+				hs.local = local
 			}
 			if c.abort {
 				d.endLocked(hs, sdk.ErrClosed)
@@ -179,7 +261,7 @@ func (d *Driver) replyLocked(id uint64, err error, sock sdk.Socket, peer netip.A
 		}
 	}
 	close(c.done)
-	return kick
+	return kick, nil
 }
 
 // wakeLocked wakes the Sends waiting on hs.
@@ -225,27 +307,52 @@ func (d *Driver) deliver(hs *hostSocket, e event) bool {
 	case evData:
 		err := ev.Received(hs.id, e.data)
 		n := int64(len(e.data))
+		d.connQueued.Add(-cost(len(e.data)))
+		kick := d.consumedConn(cost(len(e.data)))
 		d.mu.Lock()
 		hs.queued -= n
 		if err != nil {
-			// The host no longer wants this socket's data.
+			// The host no longer wants this socket's data: what is queued
+			// behind gives its share of the shared window back now.
 			d.mu.Unlock()
+			hs.events.stop()
+			d.out.kick()
 			return false
 		}
 		hs.consumed += n
 		if hs.consumed >= d.window/4 && !d.dead {
 			d.out.put(fCredit, uint64(hs.id), putU32(nil, uint32(hs.consumed)), nil)
 			hs.consumed = 0
-			d.mu.Unlock()
-			d.out.kick()
-			return true
+			kick = true
 		}
 		d.mu.Unlock()
+		if kick {
+			d.out.kick()
+		}
 	case evFinished:
 		ev.Finished(hs.id)
 	case evDropped:
 		ev.Dropped(hs.id, e.reason)
 		return false
 	}
+	return true
+}
+
+// cost is what a data frame of n bytes costs of the shared window.
+func cost(n int) int64 { return int64(n) + wire.FrameCost }
+
+// consumedConn counts c cost units the host no longer holds, and queues
+// their credit back to the plugin a quarter window at a time; it reports
+// whether a frame was queued (the caller kicks the writer once it holds no
+// lock). Safe with or without d.mu held.
+func (d *Driver) consumedConn(c int64) (queued bool) {
+	if d.connConsumed.Add(c) < d.connWindow/4 {
+		return false
+	}
+	back := d.connConsumed.Swap(0)
+	if back <= 0 {
+		return false
+	}
+	d.out.put(fCredit, 0, putU32(nil, uint32(back)), nil)
 	return true
 }

@@ -50,7 +50,7 @@ func TestShortFrameChangesNothing(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			rec := &dropRecorder{dropped: map[sdk.Socket]error{}}
-			d := NewDriver(nil, nil, 0, nil)
+			d := NewDriver(nil, nil, Limits{}, nil)
 			a, b := net.Pipe()
 			defer b.Close()
 			d.state, d.events, d.conn, d.out = stateOpen, rec, a, newBatchWriter(a, nil)

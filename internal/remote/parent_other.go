@@ -1,7 +1,14 @@
-//go:build !linux
+//go:build !unix
 
 package remote
 
-import "os/exec"
+import (
+	"os"
+	"os/exec"
+)
 
-func setParentDeath(*exec.Cmd) {}
+// watchHost has no pipe to pass outside Unix; go-plugin's own stdio handling
+// ends the plugin when the host's pipes close.
+func watchHost(*exec.Cmd) (keep *os.File, started func(), err error) {
+	return nil, func() {}, nil
+}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/go-plugin"
 
 	"ifsock/internal/idset"
 	"ifsock/internal/wire"
@@ -36,9 +35,12 @@ type server struct {
 	cancel context.CancelFunc
 
 	mu         sync.Mutex
-	window     int64 // receive credit of a new socket
-	sendWindow int64 // send credit the host gives each socket (sendWindowOf)
-	syncSend   bool  // the host waits for every write's fTaken
+	window     int64           // receive credit of a new socket
+	connWindow int64           // receive credit all sockets share, in cost units; 0: none
+	connAvail  int64           // what is left of it
+	connWait   []*pluginSocket // sockets waiting for shared credit
+	sendWindow int64           // send credit the host gives each socket (sendWindowOf)
+	syncSend   bool            // the host waits for every write's fTaken
 	socks      map[sdk.Socket]*pluginSocket
 	ended      idset.Set
 	calls      map[uint64]context.CancelFunc
@@ -120,6 +122,7 @@ func (s *server) Open(ctx context.Context, req *wire.OpenRequest) (*wire.OpenRes
 	if req.Window > 0 {
 		s.window = int64(req.Window)
 	}
+	s.connWindow, s.connAvail = int64(req.ConnWindow), int64(req.ConnWindow)
 	s.mu.Unlock()
 	settings := sdk.Settings(req.Settings)
 	if settings == nil {
@@ -142,7 +145,7 @@ func (s *server) Open(ctx context.Context, req *wire.OpenRequest) (*wire.OpenRes
 		Name:       info.Name, Version: info.Version, Device: info.Device,
 		CanListen: info.CanListen, MaxListeners: uint32(info.MaxListeners),
 		MaxSockets: uint32(info.MaxSockets), MaxWrite: uint32(info.MaxWrite),
-		CanHalfClose: info.CanHalfClose,
+		CanHalfClose: info.CanHalfClose, MaxConnections: uint32(info.MaxConnections),
 	}, nil
 }
 
@@ -194,7 +197,7 @@ func (s *server) OpenData(ctx context.Context, _ *wire.Empty) (*wire.DataChannel
 	}
 	s.dataOpened = true
 	s.mu.Unlock()
-	dir, err := os.MkdirTemp(os.Getenv(plugin.EnvUnixSocketDir), "ifsock-data-")
+	dir, err := newDataDir()
 	if err != nil {
 		return &wire.DataChannel{Status: wireStatus(sdk.Errorf(sdk.ErrInternal, "open data: %w", err))}, nil
 	}
@@ -269,7 +272,7 @@ func (s *server) readFrame(fr *frameReader) (inline func(), err error) {
 	id := sdk.Socket(h.id)
 	if h.typ == fWrite {
 		if h.n > wire.MaxChunk {
-			return nil, sdk.Errorf(sdk.ErrInternal, "protocol violation: a write of %d bytes, over %d", h.n, wire.MaxChunk)
+			return nil, violation("a write of %d bytes, over %d", h.n, wire.MaxChunk)
 		}
 		var op writeOp
 		if h.n >= pooledFrom {
@@ -296,14 +299,20 @@ func (s *server) readFrame(fr *frameReader) (inline func(), err error) {
 	case fCredit:
 		n := int64(p.u32())
 		s.mu.Lock()
-		if ps := s.socks[id]; ps != nil {
-			ps.avail += n
-			if ps.wake != nil {
-				select {
-				case ps.wake <- struct{}{}:
-				default:
-				}
+		if id == 0 {
+			// The shared window: every socket that waited for it tries again.
+			s.connAvail += n
+			if s.connAvail > s.connWindow {
+				s.mu.Unlock()
+				return nil, violation("%d of shared credit given back, more than the %d-unit window", s.connAvail, s.connWindow)
 			}
+			for _, ps := range s.connWait {
+				ps.wakeLocked()
+			}
+			s.connWait = nil
+		} else if ps := s.socks[id]; ps != nil {
+			ps.avail += n
+			ps.wakeLocked()
 		}
 		s.mu.Unlock()
 	case fCall:
@@ -315,10 +324,10 @@ func (s *server) readFrame(fr *frameReader) (inline func(), err error) {
 		}
 		s.mu.Unlock()
 	default:
-		return nil, sdk.Errorf(sdk.ErrInternal, "protocol violation: the host sent a %v frame", h.typ)
+		return nil, violation("the host sent a %v frame", h.typ)
 	}
 	if p.bad {
-		return nil, sdk.Errorf(sdk.ErrInternal, "protocol violation: a short %v frame", h.typ)
+		return nil, violation("a short %v frame", h.typ)
 	}
 	return inline, nil
 }
@@ -551,7 +560,7 @@ func (s *server) startCall(id uint64, p *fields) {
 		host, port = p.str(), int(p.u16())
 	case opListen:
 		port = int(p.u16())
-	case opPeer:
+	case opPeer, opLocal:
 		sock = sdk.Socket(p.u64())
 	case opDrain:
 		// Every write and close the host sent before this call is on a
@@ -571,17 +580,23 @@ func (s *server) startCall(id uint64, p *fields) {
 		defer s.work.Done()
 		defer cancel()
 		var err error
-		var peer netip.AddrPort
+		var peer, local netip.AddrPort
 		switch op {
 		case opConnect:
 			sock, err = s.driver.Connect(ctx, sdk.ConnectRequest{Host: host, Port: port})
 			if err == nil {
 				peer, _ = s.driver.Peer(ctx, sock)
+				local, _ = s.driver.Local(ctx, sock)
 			}
 		case opListen:
 			sock, err = s.driver.Listen(ctx, sdk.ListenRequest{Port: port})
+			if err == nil {
+				local, _ = s.driver.Local(ctx, sock)
+			}
 		case opPeer:
 			peer, err = s.driver.Peer(ctx, sock)
+		case opLocal:
+			local, err = s.driver.Local(ctx, sock)
 		case opDrain:
 			select {
 			case <-drained:
@@ -596,7 +611,7 @@ func (s *server) startCall(id uint64, p *fields) {
 		if err == nil && (op == opConnect || op == opListen) {
 			s.socketLocked(sock)
 		}
-		reply := putAddrPort(putU64(putStatus(nil, err), uint64(sock)), peer)
+		reply := putAddrPort(putAddrPort(putU64(putStatus(nil, err), uint64(sock)), peer), local)
 		if s.out != nil {
 			s.out.put(fReply, id, reply, nil)
 		}
@@ -636,9 +651,12 @@ func (e pluginEvents) Received(sock sdk.Socket, data []byte) error {
 		case ps == nil:
 			s.mu.Unlock()
 			return sdk.Errorf(sdk.ErrClosed, "%v: closed by the host", sock)
-		case ps.avail <= 0 || s.out == nil:
+		case ps.avail <= 0 || s.out == nil || s.connStarvedLocked():
 			if ps.wake == nil {
 				ps.wake = make(chan struct{}, 1)
+			}
+			if s.connStarvedLocked() {
+				s.connWait = append(s.connWait, ps)
 			}
 			wake := ps.wake
 			s.mu.Unlock()
@@ -649,6 +667,10 @@ func (e pluginEvents) Received(sock sdk.Socket, data []byte) error {
 			continue
 		}
 		n := int(min(int64(len(data)), ps.avail, wire.MaxChunk, max(s.window/4, 1)))
+		if s.connWindow > 0 {
+			n = int(min(int64(n), s.connAvail-wire.FrameCost))
+			s.connAvail -= int64(n) + wire.FrameCost
+		}
 		ps.avail -= int64(n)
 		s.out.put(fData, uint64(sock), nil, data[:n])
 		s.mu.Unlock()
@@ -711,4 +733,20 @@ func wireStatus(err error) *wire.Status {
 		return nil
 	}
 	return &wire.Status{Code: string(sdk.CodeOf(err)), Message: err.Error()}
+}
+
+// connStarvedLocked reports whether the shared window has no room for a
+// byte more.
+func (s *server) connStarvedLocked() bool {
+	return s.connWindow > 0 && s.connAvail <= wire.FrameCost
+}
+
+// wakeLocked wakes the Received waiting for ps's credit, if any.
+func (ps *pluginSocket) wakeLocked() {
+	if ps.wake != nil {
+		select {
+		case ps.wake <- struct{}{}:
+		default:
+		}
+	}
 }

@@ -1,9 +1,9 @@
-//go:build !linux
+//go:build !unix
 
 package remote
 
 import "github.com/hashicorp/go-hclog"
 
-// dieWithParent has no kernel help outside Linux; go-plugin's own stdio
-// handling ends the plugin when the host's pipes close.
+// dieWithParent has no pipe from the host outside Unix; go-plugin's own
+// stdio handling ends the plugin when the host's pipes close.
 func dieWithParent(hclog.Logger) {}

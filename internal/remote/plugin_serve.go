@@ -58,3 +58,14 @@ func (p *servePlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 func (p *servePlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
 	return nil, sdk.Errorf(sdk.ErrUnsupported, "the plugin side only serves")
 }
+
+// newDataDir makes the private directory of the data socket: inside the
+// socket directory the host made for this plugin, with a short name so that
+// the socket's path stays shorter than go-plugin's own socket's (see
+// socketPathRoom), or in the temp directory when there is none.
+func newDataDir() (string, error) {
+	if dir := os.Getenv(plugin.EnvUnixSocketDir); dir != "" {
+		return os.MkdirTemp(dir, "d")
+	}
+	return os.MkdirTemp("", "ifsock-data-")
+}

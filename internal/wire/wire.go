@@ -33,6 +33,18 @@ const MaxMessage = 1 << 20
 // driver may send for it before the host has consumed any.
 const DefaultWindow = 1 << 20
 
+// DefaultConnWindow is the receive credit all the sockets of one plugin
+// share (HTTP/2's connection window): the host's bound on the data it holds
+// for a plugin, whatever the plugin declares or sends. It is counted in cost
+// units, a data frame costing its payload plus FrameCost, so that a flood of
+// tiny frames is bounded as well as a few large ones.
+const DefaultConnWindow = 32 << 20
+
+// FrameCost is what a data frame costs of the shared window beyond its
+// payload: about what the host allocates to hold one (an event and a
+// buffer header).
+const FrameCost = 64
+
 // HTTP/2 flow-control windows; larger than gRPC's 64 KiB default so that a
 // single stream can carry a window's worth of data per round trip.
 const (

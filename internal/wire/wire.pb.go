@@ -186,7 +186,10 @@ type OpenRequest struct {
 	Interface string                 `protobuf:"bytes,1,opt,name=interface,proto3" json:"interface,omitempty"`
 	Settings  map[string]string      `protobuf:"bytes,2,rep,name=settings,proto3" json:"settings,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// window is the receive credit each new socket starts with, in bytes.
-	Window        uint32 `protobuf:"varint,3,opt,name=window,proto3" json:"window,omitempty"`
+	Window uint32 `protobuf:"varint,3,opt,name=window,proto3" json:"window,omitempty"`
+	// conn_window is the receive credit all sockets share, in cost units: a
+	// data frame costs its payload plus wire.FrameCost. 0: no shared window.
+	ConnWindow    uint32 `protobuf:"varint,4,opt,name=conn_window,json=connWindow,proto3" json:"conn_window,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -242,6 +245,13 @@ func (x *OpenRequest) GetWindow() uint32 {
 	return 0
 }
 
+func (x *OpenRequest) GetConnWindow() uint32 {
+	if x != nil {
+		return x.ConnWindow
+	}
+	return 0
+}
+
 type OpenResponse struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Status       *Status                `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
@@ -254,9 +264,11 @@ type OpenResponse struct {
 	MaxWrite     uint32                 `protobuf:"varint,8,opt,name=max_write,json=maxWrite,proto3" json:"max_write,omitempty"`
 	CanHalfClose bool                   `protobuf:"varint,9,opt,name=can_half_close,json=canHalfClose,proto3" json:"can_half_close,omitempty"`
 	// send_window is sdk.Info.SendWindow: 0 the default, negative none.
-	SendWindow    int32 `protobuf:"varint,10,opt,name=send_window,json=sendWindow,proto3" json:"send_window,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SendWindow int32 `protobuf:"varint,10,opt,name=send_window,json=sendWindow,proto3" json:"send_window,omitempty"`
+	// max_connections is sdk.Info.MaxConnections: 0 no limit beyond max_sockets.
+	MaxConnections uint32 `protobuf:"varint,11,opt,name=max_connections,json=maxConnections,proto3" json:"max_connections,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *OpenResponse) Reset() {
@@ -359,6 +371,13 @@ func (x *OpenResponse) GetSendWindow() int32 {
 	return 0
 }
 
+func (x *OpenResponse) GetMaxConnections() uint32 {
+	if x != nil {
+		return x.MaxConnections
+	}
+	return 0
+}
+
 var File_wire_proto protoreflect.FileDescriptor
 
 const file_wire_proto_rawDesc = "" +
@@ -372,14 +391,16 @@ const file_wire_proto_rawDesc = "" +
 	"\vDataChannel\x12.\n" +
 	"\x06status\x18\x01 \x01(\v2\x16.ifsock.wire.v1.StatusR\x06status\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x14\n" +
-	"\x05token\x18\x03 \x01(\fR\x05token\"\xc7\x01\n" +
+	"\x05token\x18\x03 \x01(\fR\x05token\"\xe8\x01\n" +
 	"\vOpenRequest\x12\x1c\n" +
 	"\tinterface\x18\x01 \x01(\tR\tinterface\x12E\n" +
 	"\bsettings\x18\x02 \x03(\v2).ifsock.wire.v1.OpenRequest.SettingsEntryR\bsettings\x12\x16\n" +
-	"\x06window\x18\x03 \x01(\rR\x06window\x1a;\n" +
+	"\x06window\x18\x03 \x01(\rR\x06window\x12\x1f\n" +
+	"\vconn_window\x18\x04 \x01(\rR\n" +
+	"connWindow\x1a;\n" +
 	"\rSettingsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xcd\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf6\x02\n" +
 	"\fOpenResponse\x12.\n" +
 	"\x06status\x18\x01 \x01(\v2\x16.ifsock.wire.v1.StatusR\x06status\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
@@ -394,7 +415,8 @@ const file_wire_proto_rawDesc = "" +
 	"\x0ecan_half_close\x18\t \x01(\bR\fcanHalfClose\x12\x1f\n" +
 	"\vsend_window\x18\n" +
 	" \x01(\x05R\n" +
-	"sendWindow2\xc3\x01\n" +
+	"sendWindow\x12'\n" +
+	"\x0fmax_connections\x18\v \x01(\rR\x0emaxConnections2\xc3\x01\n" +
 	"\x06Driver\x12>\n" +
 	"\bOpenData\x12\x15.ifsock.wire.v1.Empty\x1a\x1b.ifsock.wire.v1.DataChannel\x12A\n" +
 	"\x04Open\x12\x1b.ifsock.wire.v1.OpenRequest\x1a\x1c.ifsock.wire.v1.OpenResponse\x126\n" +

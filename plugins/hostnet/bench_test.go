@@ -100,10 +100,7 @@ func BenchmarkBulk(b *testing.B) {
 		ev := &countingEvents{accepted: make(chan sdk.Socket, 1),
 			target: int64(b.N) * bulkWrite, reached: make(chan struct{})}
 		d, _ := open(b, ev, nil)
-		port := freePort(b)
-		if _, err := d.Listen(context.Background(), sdk.ListenRequest{Port: port}); err != nil {
-			b.Fatal(err)
-		}
+		_, port := listenZero(b, d)
 		c, err := net.Dial("tcp", hostPort("127.0.0.1", port))
 		if err != nil {
 			b.Fatal(err)

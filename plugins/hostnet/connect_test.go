@@ -25,7 +25,7 @@ func TestConnectBadArguments(t *testing.T) {
 			t.Errorf("connect %+v: %v, want ErrBadArgument", req, err)
 		}
 	}
-	for _, port := range []int{0, 65536} {
+	for _, port := range []int{-1, 65536} {
 		if _, err := d.Listen(ctxT(t), sdk.ListenRequest{Port: port}); !errors.Is(err, sdk.ErrBadArgument) {
 			t.Errorf("listen %d: %v, want ErrBadArgument", port, err)
 		}
@@ -34,7 +34,7 @@ func TestConnectBadArguments(t *testing.T) {
 
 func TestConnectRefused(t *testing.T) {
 	d, _ := open(t, newRecorder(), nil)
-	port := freePort(t)
+	port := closedPort(t)
 	_, err := d.Connect(ctxT(t), sdk.ConnectRequest{Host: "127.0.0.1", Port: port})
 	if !errors.Is(err, sdk.ErrRefused) || !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("connect to a closed port: %v, want ErrRefused wrapping ECONNREFUSED", err)
@@ -161,10 +161,7 @@ func TestConnectTimeoutAndCancel(t *testing.T) {
 
 func TestListenAddressInUse(t *testing.T) {
 	d, _ := open(t, newRecorder(), nil)
-	port := freePort(t)
-	if _, err := d.Listen(ctxT(t), sdk.ListenRequest{Port: port}); err != nil {
-		t.Fatal(err)
-	}
+	_, port := listenZero(t, d)
 	_, err := d.Listen(ctxT(t), sdk.ListenRequest{Port: port})
 	if !errors.Is(err, sdk.ErrAddressInUse) || !errors.Is(err, syscall.EADDRINUSE) {
 		t.Errorf("second listen on %d: %v, want ErrAddressInUse", port, err)

@@ -163,7 +163,8 @@ func isReservedInvalid(host string) bool {
 }
 
 // Listen opens a listening socket on the bind setting's address (127.0.0.1
-// unless the user chose otherwise) and req.Port. Several listeners may be
+// unless the user chose otherwise) and req.Port; port 0 lets the OS pick a
+// free port, which Local reports. Several listeners may be
 // open at once. Each accepted connection becomes a new socket, announced with
 // Events.Accepted before any of its data. Connections accepted while
 // max_sockets sockets are open are refused (closed at once) and logged.
@@ -230,6 +231,33 @@ func (d *Driver) Peer(ctx context.Context, id sdk.Socket) (netip.AddrPort, error
 		return netip.AddrPort{}, sdk.Errorf(sdk.ErrBadArgument, "peer: %s is a listener, it has no peer", id)
 	}
 	return s.peer, nil
+}
+
+// Local returns the local address and port of a socket exactly as the OS
+// reports them (the port it picked for a Listen on port 0, a listener bound
+// to every address reporting the unspecified one), IPv4-mapped addresses
+// unmapped.
+func (d *Driver) Local(ctx context.Context, id sdk.Socket) (netip.AddrPort, error) {
+	sess, err := d.session("local address")
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	s, err := sess.lookup("local address", id)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	var a net.Addr
+	if s.ln != nil {
+		a = s.ln.Addr()
+	} else {
+		a = s.conn.LocalAddr()
+	}
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return netip.AddrPort{}, sdk.Errorf(sdk.ErrInternal, "local address of %s: the OS gave %v", id, a)
+	}
+	ap := ta.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
 }
 
 // CloseWrite half-closes s (shutdown of the write side): it takes its turn

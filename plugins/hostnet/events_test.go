@@ -329,8 +329,24 @@ func echoServer(t testing.TB, network, addr string) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// freePort returns a TCP port that was free on 127.0.0.1 a moment ago.
-func freePort(t testing.TB) int {
+// listenZero listens on port 0 with d and returns the listener and the
+// port the OS picked, which Local reports.
+func listenZero(t testing.TB, d *Driver) (sdk.Socket, int) {
+	t.Helper()
+	l, err := d.Listen(context.Background(), sdk.ListenRequest{Port: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := d.Local(context.Background(), l)
+	if err != nil || a.Port() == 0 {
+		t.Fatalf("Local of a listener on port 0 = %v, %v", a, err)
+	}
+	return l, int(a.Port())
+}
+
+// closedPort returns a TCP port where nothing listened on 127.0.0.1 a
+// moment ago: a connect there is refused.
+func closedPort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

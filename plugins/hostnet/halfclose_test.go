@@ -58,10 +58,7 @@ func testHalfCloseEcho(t *testing.T, async bool) {
 		}
 	}
 	d, _ = open(t, r, nil)
-	port := freePort(t)
-	if _, err := d.Listen(ctxT(t), sdk.ListenRequest{Port: port}); err != nil {
-		t.Fatal(err)
-	}
+	_, port := listenZero(t, d)
 	c, err := net.Dial("tcp", hostPort("127.0.0.1", port))
 	if err != nil {
 		t.Fatal(err)
@@ -130,10 +127,7 @@ func TestPeerFinishedSocketStaysWritable(t *testing.T) {
 	if !info.CanHalfClose {
 		t.Errorf("Info.CanHalfClose = false, want true")
 	}
-	port := freePort(t)
-	if _, err := d.Listen(ctxT(t), sdk.ListenRequest{Port: port}); err != nil {
-		t.Fatal(err)
-	}
+	_, port := listenZero(t, d)
 	c, err := net.Dial("tcp", hostPort("127.0.0.1", port))
 	if err != nil {
 		t.Fatal(err)
@@ -221,7 +215,7 @@ func TestCloseWrite(t *testing.T) {
 		t.Errorf("close write after close: %v, want ErrClosed", err)
 	}
 
-	l, err := d.Listen(ctxT(t), sdk.ListenRequest{Port: freePort(t)})
+	l, err := d.Listen(ctxT(t), sdk.ListenRequest{Port: 0})
 	if err != nil {
 		t.Fatal(err)
 	}

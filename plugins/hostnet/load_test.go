@@ -159,10 +159,7 @@ func TestMemoryBound(t *testing.T) {
 	ev := &holdingEvents{release: make(chan struct{}), accepted: make(chan sdk.Socket, 1), finished: make(chan struct{}), dropped: make(chan error, 1)}
 	ev.hash.h = sha256.New()
 	d, _ := open(t, ev, nil)
-	port := freePort(t)
-	if _, err := d.Listen(ctxT(t), sdk.ListenRequest{Port: port}); err != nil {
-		t.Fatal(err)
-	}
+	_, port := listenZero(t, d)
 
 	runtime.GC()
 	base := heapBytes()

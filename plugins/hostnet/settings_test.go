@@ -78,11 +78,7 @@ func TestSettingsBad(t *testing.T) {
 func TestBindDefault(t *testing.T) {
 	r := newRecorder()
 	d, _ := open(t, r, nil)
-	port := freePort(t)
-	l, err := d.Listen(ctxT(t), sdk.ListenRequest{Port: port})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, port := listenZero(t, d)
 	got := listenerAddr(t, d, l)
 	if want := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)); got != want {
 		t.Fatalf("listener address = %v, want %v", got, want)
@@ -104,11 +100,7 @@ func TestBindDefault(t *testing.T) {
 func TestBindAll(t *testing.T) {
 	r := newRecorder()
 	d, _ := open(t, r, sdk.Settings{"bind": "::"})
-	port := freePort(t)
-	l, err := d.Listen(ctxT(t), sdk.ListenRequest{Port: port})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, port := listenZero(t, d)
 	if got := listenerAddr(t, d, l).Addr(); got != netip.IPv6Unspecified() {
 		t.Errorf("listener address = %v, want ::", got)
 	}

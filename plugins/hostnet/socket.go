@@ -285,7 +285,7 @@ func (s *socket) send(ctx context.Context, data []byte) error {
 			}
 		}()
 	}
-	if _, err := s.conn.Write(data); err != nil {
+	if n, err := s.conn.Write(data); err != nil {
 		reason := mapSendError(ctx, s.id, s.closed.Load(), err)
 		if ctx.Err() == nil && !errors.Is(reason, sdk.ErrClosed) {
 			// The connection broke. The reader notices it too while it
@@ -294,6 +294,10 @@ func (s *socket) send(ctx context.Context, data []byte) error {
 			case s.broken <- reason:
 			default:
 			}
+		}
+		if n > 0 {
+			// The OS took the first n bytes: the caller's count.
+			return &sdk.PartialSend{N: n, Err: reason}
 		}
 		return reason
 	}

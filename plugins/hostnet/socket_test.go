@@ -52,11 +52,7 @@ func TestEchoIPv4AndIPv6(t *testing.T) {
 func TestAcceptedBeforeData(t *testing.T) {
 	r := newRecorder()
 	d, _ := open(t, r, nil)
-	port := freePort(t)
-	l, err := d.Listen(ctxT(t), sdk.ListenRequest{Port: port})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, port := listenZero(t, d)
 	const conns = 20
 	var clients []net.Conn
 	for i := range conns {
@@ -129,11 +125,7 @@ func TestDroppedOnReset(t *testing.T) {
 func TestLocalCloseNoDropped(t *testing.T) {
 	r := newRecorder()
 	d, _ := open(t, r, nil)
-	port := freePort(t)
-	l, err := d.Listen(ctxT(t), sdk.ListenRequest{Port: port})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, port := listenZero(t, d)
 	c1, err := net.Dial("tcp", hostPort("127.0.0.1", port))
 	if err != nil {
 		t.Fatal(err)
@@ -200,10 +192,7 @@ func TestCallbacksCallTheDriver(t *testing.T) {
 		return d.Send(context.Background(), s, bytes.ToUpper(data))
 	}
 	d, _ = open(t, r, nil)
-	port := freePort(t)
-	if _, err := d.Listen(ctxT(t), sdk.ListenRequest{Port: port}); err != nil {
-		t.Fatal(err)
-	}
+	_, port := listenZero(t, d)
 	c, err := net.Dial("tcp", hostPort("127.0.0.1", port))
 	if err != nil {
 		t.Fatal(err)
@@ -313,11 +302,7 @@ func TestSendHonoursCtx(t *testing.T) {
 func TestMaxSockets(t *testing.T) {
 	r := newRecorder()
 	d, _ := open(t, r, sdk.Settings{"max_sockets": "2"})
-	port := freePort(t)
-	l, err := d.Listen(ctxT(t), sdk.ListenRequest{Port: port})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, port := listenZero(t, d)
 	echo := echoServer(t, "tcp", "127.0.0.1:0")
 	s, err := d.Connect(ctxT(t), sdk.ConnectRequest{Host: "127.0.0.1", Port: echo})
 	if err != nil {
@@ -327,7 +312,7 @@ func TestMaxSockets(t *testing.T) {
 	if _, err := d.Connect(ctxT(t), sdk.ConnectRequest{Host: "127.0.0.1", Port: echo}); !errors.Is(err, sdk.ErrNoSockets) {
 		t.Errorf("third socket: %v, want ErrNoSockets", err)
 	}
-	if _, err := d.Listen(ctxT(t), sdk.ListenRequest{Port: freePort(t)}); !errors.Is(err, sdk.ErrNoSockets) {
+	if _, err := d.Listen(ctxT(t), sdk.ListenRequest{Port: 0}); !errors.Is(err, sdk.ErrNoSockets) {
 		t.Errorf("third socket (listen): %v, want ErrNoSockets", err)
 	}
 	if el := time.Since(start); el > 5*time.Second {
@@ -388,11 +373,7 @@ func TestCloseDriver(t *testing.T) {
 		}
 		// A pair of this driver's own sockets, connected to each other:
 		// closing one during Close must not look like a drop to the other.
-		port := freePort(t)
-		l, err := d.Listen(ctxT(t), sdk.ListenRequest{Port: port})
-		if err != nil {
-			t.Fatal(err)
-		}
+		l, port := listenZero(t, d)
 		seen[l] = true
 		r.mu.Lock()
 		n := len(r.accepts)

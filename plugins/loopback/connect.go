@@ -20,7 +20,9 @@ var (
 )
 
 // Listen opens a listener on a port of the driver's own address space;
-// Connect reaches it. Errors: ErrBadArgument, ErrAddressInUse, ErrNoSockets.
+// Connect reaches it. Port 0 picks a free port of the ephemeral range
+// (Local says which). Errors: ErrBadArgument, ErrAddressInUse,
+// ErrNoSockets.
 func (d *Driver) Listen(ctx context.Context, req sdk.ListenRequest) (sdk.Socket, error) {
 	if err := d.precheck("listen", ctx, sdk.CheckListen(req)); err != nil {
 		return 0, err
@@ -36,9 +38,17 @@ func (d *Driver) Listen(ctx context.Context, req sdk.ListenRequest) (sdk.Socket,
 	if len(d.socks) >= d.cfg.maxSockets {
 		return 0, d.noSockets("listen", 1)
 	}
+	port := req.Port
+	if port == 0 {
+		// A free port of the ephemeral range, as an OS gives one.
+		var ok bool
+		if port, ok = d.ephemeralPort(); !ok {
+			return 0, sdk.Errorf(sdk.ErrAddressInUse, "listen: every port of %d-%d is in use", firstEphemeral, lastEphemeral)
+		}
+	}
 	l := d.newSocket()
 	l.listener = true
-	l.port = req.Port
+	l.port = port
 	l.announced = true
 	l.sink = hostSink{d.events}
 	d.socks[l.id] = l

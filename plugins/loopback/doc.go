@@ -58,7 +58,7 @@
 //
 // # Settings
 //
-//	max_sockets  sockets held at once, listeners and both ends included (default 16)
+//	max_sockets  sockets held at once, listeners and both ends included (default 1024)
 //	buffer       inbound window of each socket in bytes (default 262144)
 //	refuse       true: every Connect fails with ErrRefused
 //	delay        a duration waited before each delivery of data (e.g. 5ms)

@@ -191,6 +191,22 @@ func (d *Driver) Peer(ctx context.Context, id sdk.Socket) (netip.AddrPort, error
 	return s.remote, nil
 }
 
+// Local implements sdk.Driver: a listener's address is 127.0.0.1 and its
+// port (it answers ::1 too); a connected socket's is its own address, the
+// client's ephemeral port or, for an accepted socket, the listener's port.
+func (d *Driver) Local(ctx context.Context, id sdk.Socket) (netip.AddrPort, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s, err := d.lookup("local address", id)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	if s.listener {
+		return netip.AddrPortFrom(loopback4, uint16(s.port)), nil
+	}
+	return s.local, nil
+}
+
 // lookup returns the open socket id; d.mu must be held.
 func (d *Driver) lookup(op string, id sdk.Socket) (*socket, error) {
 	if d.state != stateOpen {

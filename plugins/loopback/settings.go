@@ -10,7 +10,8 @@ import (
 // The settings the loopback driver knows. Any other key is rejected at Open.
 const (
 	// SettingMaxSockets is how many sockets the driver holds at once,
-	// listeners and both ends of every connection included (default 16).
+	// listeners and both ends of every connection included (default 1024:
+	// the loopback has no hardware limit; 1024 lets a real server test run).
 	SettingMaxSockets = "max_sockets"
 	// SettingBuffer is each socket's inbound window in bytes: data sent to a
 	// socket and not yet consumed by its Received handler (default 256 KiB).
@@ -27,7 +28,7 @@ const (
 
 // Defaults of the settings.
 const (
-	DefaultMaxSockets = 16
+	DefaultMaxSockets = 1024
 	DefaultBuffer     = 256 << 10
 )
 

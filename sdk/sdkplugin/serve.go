@@ -34,9 +34,10 @@ const EnvLogLevel = wire.EnvLogLevel
 // and returns when the host closes the driver or goes away (the driver is
 // closed by then). It never writes anything else to stdout.
 //
-// A plugin process never outlives its host: on Linux it asks the kernel for
-// SIGKILL when its parent dies, and exits at once if the host it was started
-// by is already gone.
+// A plugin process never outlives its host: it watches a pipe the host
+// passes it, and when the host dies it removes its socket directory and
+// exits at once. Its environment is the minimal one the host gives (see the
+// trust model in docs/architecture.md), not the host's.
 //
 // Started by hand rather than by a host, Serve explains itself on stderr
 // and exits with status 1.

@@ -93,6 +93,9 @@ func (e *env) checkInfo() {
 	if i.MaxListeners < 0 || i.MaxWrite < 0 {
 		e.t.Errorf("Open returned Info.MaxListeners = %d, MaxWrite = %d: want 0 or more", i.MaxListeners, i.MaxWrite)
 	}
+	if i.MaxConnections < 0 || i.MaxConnections > i.MaxSockets {
+		e.t.Errorf("Open returned Info.MaxConnections = %d with MaxSockets %d: want 0 (no bound of its own) to MaxSockets", i.MaxConnections, i.MaxSockets)
+	}
 }
 
 // teardown cancels what still runs and closes the driver, then checks that

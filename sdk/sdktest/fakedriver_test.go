@@ -282,6 +282,19 @@ func (d *fakeDriver) Peer(ctx context.Context, id sdk.Socket) (netip.AddrPort, e
 	return s.remote, nil
 }
 
+func (d *fakeDriver) Local(ctx context.Context, id sdk.Socket) (netip.AddrPort, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s, err := d.lookup("local", id)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	if s.listener {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(s.port)), nil
+	}
+	return s.local, nil
+}
+
 func (d *fakeDriver) CloseSocket(ctx context.Context, id sdk.Socket) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -114,8 +114,41 @@ func (s *suite) port(t testing.TB) int {
 // testCase is one subtest of the suite.
 type testCase struct {
 	name   string
+	rule   string // the contract rule it checks: "rule N" or "lifecycle"
+	tier   Tier
+	checks string        // what it checks, in a line
 	budget time.Duration // watchdog before scaling; 0 means baseBudget
 	fn     func(t *testing.T, x *subtest)
+}
+
+// Tier ranks a case, as Mbed OS's netsocket test plan ranks its cases: a
+// driver conforms when every Must case passes (or skips for a capability
+// it does not declare); a Should case checks what users expect of a good
+// driver but some devices cannot give.
+type Tier string
+
+// The tiers.
+const (
+	Must   Tier = "MUST"
+	Should Tier = "SHOULD"
+)
+
+// Case describes one case of the suite, for tools that report on a run
+// (`host conform`). Run names each case's subtest Name.
+type Case struct {
+	Name   string
+	Rule   string // the rule of the contract it checks: "rule 2", or "lifecycle"
+	Tier   Tier
+	Checks string // what it checks, in a line
+}
+
+// Cases lists the suite's cases in the order Run runs them.
+func Cases() []Case {
+	out := make([]Case, len(cases))
+	for i, c := range cases {
+		out[i] = Case{Name: c.name, Rule: c.rule, Tier: c.tier, Checks: c.checks}
+	}
+	return out
 }
 
 // subtest is what a running subtest knows: its suite and its watchdog.

@@ -63,6 +63,9 @@ func (e *env) fill() {
 	case h.EchoServer != nil:
 		host, port := h.EchoServer(t)
 		more = func() (*conn, error) { return e.connect(host, port, nil) }
+		if m := e.info.MaxConnections; m > 0 {
+			max = min(max, m) // connections alone have their own bound
+		}
 	case e.canSelf():
 		l := e.listen(nil)
 		open = append(open, l)
@@ -84,7 +87,7 @@ func (e *env) fill() {
 		}
 		open = append(open, c)
 		if len(open) > max {
-			t.Fatalf("opened %d sockets, but Info.MaxSockets is %d", len(open), max)
+			t.Fatalf("opened %d sockets, but the limit (Info.MaxSockets, or MaxConnections for connections) is %d", len(open), max)
 		}
 	}
 	switch {
