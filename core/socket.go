@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 
 	"ifsock/sdk"
@@ -169,6 +170,12 @@ func (s *Socket) SendContext(ctx context.Context, data []byte) (err error) {
 		err := s.errClosedLocked()
 		s.mu.Unlock()
 		return err
+	}
+	if s.writeClosed {
+		s.mu.Unlock()
+		// As TCP's write after shutdown(SHUT_WR): EPIPE, at once.
+		return &sdk.Error{Kind: sdk.ErrClosed, Cause: syscall.EPIPE,
+			Msg: fmt.Sprintf("send on socket %s: its write side is closed (CloseWrite was called): nothing more can be sent on it", s)}
 	}
 	s.mu.Unlock()
 	if s.isLstn {

@@ -155,6 +155,11 @@ func (c IfaceConfig) resolve() (IfaceConfig, error) {
 		}
 		from := ""
 		if base, ok := strings.CutSuffix(k, "_env"); ok && base != "" {
+			if strings.HasPrefix(v, "IFSOCK_") {
+				// IFSOCK_* variables reach every plugin process: a secret
+				// must not live in one.
+				return c, sdk.Errorf(ErrBadConfig, "interface %s: setting %s names %s: IFSOCK_* variables are the project's own and every plugin gets them; keep the secret in a variable of another name", c.Name, k, QuoteInput(v))
+			}
 			val, set := os.LookupEnv(v)
 			if !set {
 				return c, sdk.Errorf(ErrBadConfig, "interface %s: setting %s names environment variable %s, which is not set", c.Name, k, QuoteInput(v))

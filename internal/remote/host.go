@@ -131,6 +131,7 @@ type hostSocket struct {
 	consumed int64            // data delivered since the last credit; the lane's alone
 
 	listener bool
+	finished bool // the plugin said the peer finished: no data may follow
 	unknown  bool // named by events before the reply that returns it
 	peer     netip.AddrPort
 	local    netip.AddrPort // known from the reply, or asked once
@@ -546,23 +547,33 @@ func (d *Driver) Send(ctx context.Context, s sdk.Socket, data []byte) error {
 	sync := d.syncSend
 	d.mu.Unlock()
 	if sync {
-		return d.awaitTaken(ctx, h)
+		return d.awaitTaken(ctx, h, total)
 	}
 	return nil
 }
 
 // awaitTaken waits until the driver took every byte written for h (a
-// driver without a send window, sdk.Info.SendWindow < 0), or says why not.
-func (d *Driver) awaitTaken(ctx context.Context, h *hostSocket) error {
+// driver without a send window, sdk.Info.SendWindow < 0), or says why not:
+// an sdk.PartialSend when the driver took some of the last n bytes, or
+// when ctx ended with all of them committed (they are still sent).
+func (d *Driver) awaitTaken(ctx context.Context, h *hostSocket, n int) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	end := h.put
+	// took is how many of this Send's n bytes the driver took.
+	took := func() int { return int(max(0, min(int64(n), h.taken-(end-int64(n))))) }
+	partial := func(k int, err error) error {
+		if k > 0 {
+			return &sdk.PartialSend{N: k, Err: err}
+		}
+		return err
+	}
 	for h.taken < end {
 		if err := h.sendErr; err != nil {
-			return err
+			return partial(took(), err)
 		}
 		if d.dead {
-			return d.goneErrLocked(fmt.Sprintf("send on %v", h.id))
+			return partial(took(), d.goneErrLocked(fmt.Sprintf("send on %v", h.id)))
 		}
 		if h.wake == nil {
 			h.wake = make(chan struct{})
@@ -574,7 +585,8 @@ func (d *Driver) awaitTaken(ctx context.Context, h *hostSocket) error {
 		case <-d.deadCh:
 		case <-ctx.Done():
 			d.mu.Lock()
-			return ctxErr(fmt.Sprintf("send on %v: waiting for the driver to take the bytes", h.id), ctx.Err())
+			// Every byte is committed: the plugin still hands them over.
+			return partial(n, ctxErr(fmt.Sprintf("send on %v: waiting for the driver to take the bytes", h.id), ctx.Err()))
 		}
 		d.mu.Lock()
 	}

@@ -55,6 +55,9 @@ func (d *Driver) readFrame(fr *frameReader) (inline func(), err error) {
 			}
 			return nil, nil
 		}
+		if hs.finished {
+			return nil, violation("data for %v after it finished", hs.id)
+		}
 		hs.queued += int64(len(data))
 		if hs.queued > d.window {
 			return nil, violation("%v has %d bytes queued, beyond its %d-byte credit", hs.id, hs.queued, d.window)
@@ -120,7 +123,12 @@ func (d *Driver) readFrame(fr *frameReader) (inline func(), err error) {
 			return nil, violation("%v accepted twice", s)
 		case hs == nil:
 			if err := d.roomLocked(); err != nil {
-				return nil, err
+				// A busy server, not a broken plugin: this one socket is
+				// refused, and the plugin closes it.
+				d.logger.Warn("refusing an accepted socket: the host keeps no more sockets for this driver (core.Config.MaxSockets)", "socket", uint64(s), "sockets", len(d.socks))
+				d.ended.Add(uint64(s))
+				d.out.put(fClose, uint64(s), nil, nil)
+				return d.out.kick, nil
 			}
 			if hs = d.newSocketLocked(s); hs == nil {
 				return nil, nil
@@ -130,15 +138,25 @@ func (d *Driver) readFrame(fr *frameReader) (inline func(), err error) {
 		hs.peer = peer
 		inline = d.postLocked(hs, event{kind: evAccepted, listener: listener, peer: peer})
 	case fFinished:
+		if d.lateLocked(s) {
+			return nil, nil
+		}
 		hs, err := d.announcedLocked(h.id)
 		if hs == nil || err != nil {
 			return nil, err
 		}
+		if hs.finished {
+			return nil, violation("%v finished twice", s)
+		}
+		hs.finished = true
 		inline = d.postLocked(hs, event{kind: evFinished})
 	case fDropped:
 		reason := status
 		if reason == nil {
 			reason = sdk.ErrPeerClosed
+		}
+		if d.lateLocked(s) {
+			return nil, nil
 		}
 		hs, err := d.announcedLocked(h.id)
 		if hs == nil || err != nil {
@@ -191,6 +209,19 @@ func (d *Driver) announcedLocked(id uint64) (*hostSocket, error) {
 		d.unknown++
 	}
 	return hs, nil
+}
+
+// lateLocked reports whether an end of a socket (its finish or drop) names
+// a socket the host no longer knows while no call that could return it is
+// in flight: a late frame of a socket whose id the bounded ended set forgot
+// (a drop held back behind a lingering write). It is ignored: it costs the
+// host nothing, unlike data.
+func (d *Driver) lateLocked(s sdk.Socket) bool {
+	if d.socks[s] != nil || d.unknown < d.opening {
+		return false
+	}
+	d.logger.Debug("ignoring the end of a socket the host does not know", "socket", uint64(s))
+	return true
 }
 
 // roomLocked checks that the host keeps state for one more socket: its
@@ -273,9 +304,25 @@ func (d *Driver) wakeLocked(hs *hostSocket) {
 }
 
 // pushLocked queues an event on the socket's lane.
-func (d *Driver) pushLocked(hs *hostSocket, e event) {
+//
+// A lane stops when the host no longer wants the socket's events (its
+// Received refused, before the socket is closed here): data it refuses is
+// dropped, and both its credits go back at once. It reports whether a
+// frame was queued for that (the caller kicks the writer without d.mu).
+func (d *Driver) pushLocked(hs *hostSocket, e event) (queued bool) {
 	d.laneLocked(hs)
-	hs.events.push(e, &d.runners, hs.deliver)
+	if hs.events.push(e, &d.runners, hs.deliver) || e.kind != evData {
+		return false
+	}
+	n := len(e.data)
+	hs.queued -= int64(n)
+	d.connQueued.Add(-cost(n))
+	queued = d.consumedConn(cost(n))
+	if !d.dead {
+		d.out.put(fCredit, uint64(hs.id), putU32(nil, uint32(n)), nil)
+		queued = true
+	}
+	return queued
 }
 
 // laneLocked makes what a socket's lane needs, the first time.
@@ -290,7 +337,9 @@ func (d *Driver) laneLocked(hs *hostSocket) {
 func (d *Driver) postLocked(hs *hostSocket, e event) (inline func()) {
 	d.laneLocked(hs)
 	if !hs.events.claim() {
-		d.pushLocked(hs, e)
+		if d.pushLocked(hs, e) {
+			return d.out.kick
+		}
 		return nil
 	}
 	return func() { hs.events.release(hs.deliver(e), &d.runners, hs.deliver) }

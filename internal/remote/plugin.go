@@ -241,6 +241,10 @@ func (s *server) serveData(l *net.UnixListener, dir string, token []byte) {
 	}
 	s.mu.Lock()
 	s.out = newBatchWriter(conn, func(error) { conn.Close() })
+	// Receiveds the driver raised before the data path was up waited for it.
+	for _, ps := range s.socks {
+		ps.wakeLocked()
+	}
 	s.mu.Unlock()
 	go func() {
 		// The driver closed (by the host's Close, or Serve ending): end the
@@ -390,9 +394,9 @@ func (s *server) endLocked(ps *pluginSocket) {
 	}
 	s.ended.Add(uint64(ps.id))
 	ps.gone = true
-	if ps.wake != nil {
-		close(ps.wake)
-	}
+	// Woken, not closed: ps may still be on connWait, whose next credit
+	// wakes it again.
+	ps.wakeLocked()
 }
 
 // queue puts a write or half-close on its socket's lane, or returns the
@@ -585,8 +589,9 @@ func (s *server) startCall(id uint64, p *fields) {
 		case opConnect:
 			sock, err = s.driver.Connect(ctx, sdk.ConnectRequest{Host: host, Port: port})
 			if err == nil {
+				// The local address is asked for when the host needs it
+				// (opLocal): on a device it can cost a command per connect.
 				peer, _ = s.driver.Peer(ctx, sock)
-				local, _ = s.driver.Local(ctx, sock)
 			}
 		case opListen:
 			sock, err = s.driver.Listen(ctx, sdk.ListenRequest{Port: port})

@@ -36,6 +36,9 @@ func dieWithParent(logger hclog.Logger) {
 		return
 	}
 	unix.CloseOnExec(fd) // a process this plugin starts must not keep it alive
+	// Nor take the variable for its own: it would watch an unrelated fd.
+	_ = os.Unsetenv(envHostFD)
+	dir := os.Getenv(plugin.EnvUnixSocketDir)
 	f := os.NewFile(uintptr(fd), "host-watch")
 	go func() {
 		var b [64]byte
@@ -44,7 +47,7 @@ func dieWithParent(logger hclog.Logger) {
 				break
 			}
 		}
-		removeSocketDir()
+		removeSocketDir(dir)
 		logger.Error("the host that started this plugin is gone; exiting")
 		os.Exit(1)
 	}()
@@ -52,8 +55,7 @@ func dieWithParent(logger hclog.Logger) {
 
 // removeSocketDir removes the directory of this plugin's sockets, which the
 // host made (go-plugin's EnvUnixSocketDir), if it is one of ours.
-func removeSocketDir() {
-	dir := os.Getenv(plugin.EnvUnixSocketDir)
+func removeSocketDir(dir string) {
 	if dir != "" && strings.HasPrefix(filepath.Base(dir), socketDirPrefix) {
 		_ = os.RemoveAll(dir)
 	}

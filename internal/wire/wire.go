@@ -11,7 +11,9 @@ import (
 // Handshake is the go-plugin handshake both sides must agree on. The cookie
 // only stops a user from running a plugin binary by hand; it is no security.
 var Handshake = plugin.HandshakeConfig{
-	ProtocolVersion:  1,
+	// 2: the shared receive window (conn_window), the local call and
+	// address, max_connections. A plugin built for 1 does not start.
+	ProtocolVersion:  2,
 	MagicCookieKey:   "IFSOCK_PLUGIN",
 	MagicCookieValue: "a1f3c2d4-driver",
 }
