@@ -45,14 +45,19 @@ func runConformance(t *testing.T, fws []emulator.Firmware, newDriver func(testin
 	}
 	for _, fw := range fws {
 		t.Run(string(fw), func(t *testing.T) {
-			e := newEmulator(t, emulator.Config{Firmware: fw, Baud: conformanceBaud, Latency: 500 * time.Microsecond, Logger: hclog.NewNullLogger()})
+			// The module's station IP is the address its links really
+			// use on this host, so that the suite can compare one end's
+			// Local with the other end's Peer (rule 12).
+			e := newEmulator(t, emulator.Config{Firmware: fw, Baud: conformanceBaud, Latency: 500 * time.Microsecond, Logger: hclog.NewNullLogger(), StationIP: "127.0.0.1"})
 			path := servePTY(t, e)
 			settings := sdk.Settings{"port": path, "baud": strconv.Itoa(conformanceBaud), "timeout": "5s"}
 			sdktest.Run(t, sdktest.Harness{
 				New:      newDriver,
 				Settings: settings,
 				SelfHost: "127.0.0.1",
-				FreePort: func(t testing.TB) int { return freePort(t, 0) },
+				// Port 0: every listener of the suite gets the port the
+				// driver picks (design rule 12).
+				FreePort: func(testing.TB) int { return 0 },
 				EchoServer: func(t testing.TB) (string, int) {
 					return "127.0.0.1", echoServer(t)
 				},

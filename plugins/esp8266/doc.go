@@ -40,7 +40,11 @@
 // own server (a loopback address or the module's own address, and the
 // listener's port) needs two links, one for the accepted side: Connect checks both and returns
 // once the module has announced that side. A second Listen is
-// sdk.ErrUnsupported. One AT+CIPSEND takes at
+// sdk.ErrUnsupported. The module has no "any port" form of AT+CIPSERVER:
+// Listen on port 0 picks a port from 49152-65535 itself, trying another
+// while the module refuses one. Local reports the module's station IP with
+// the server's port for the listener and its accepted sockets, and with the
+// link's own port (AT+CIPSTATUS) for a connection the module made. One AT+CIPSEND takes at
 // most 2048 bytes (Info.MaxWrite): Send splits. Only TCP over IPv4: an IPv6
 // address is sdk.ErrUnsupported. Host names are resolved by the module
 // (AT+CIPDOMAIN). Throughput is bounded by the UART: baud/10 bytes per second

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -452,11 +454,15 @@ func (s *session) resolve(ctx context.Context, host string) (netip.Addr, error) 
 	return netip.Addr{}, sdk.Errorf(sdk.ErrDevice, "connect %s: the module answered AT+CIPDOMAIN without an address", host)
 }
 
-// Listen starts the module's TCP server on req.Port (AT+CIPSERVER=1). The
-// module has one server: a second Listen is ErrUnsupported. Accepted sockets
-// are announced with Events.Accepted, with the peer from +LINK_CONN, the
-// +IPD header or AT+CIPSTATUS. The server takes none of the module's five
-// links: up to five connections are served besides it.
+// Listen starts the module's TCP server on req.Port (AT+CIPSERVER=1). Port
+// 0 means "pick a free port": the module has no such form (it refuses
+// AT+CIPSERVER=1,0), so the driver picks a port from the ephemeral range
+// 49152-65535 and tries another while the module refuses it, up to
+// listenTries ports; Local reports the port it got. The module has one
+// server: a second Listen is ErrUnsupported. Accepted sockets are announced
+// with Events.Accepted, with the peer from +LINK_CONN, the +IPD header or
+// AT+CIPSTATUS. The server takes none of the module's five links: up to
+// five connections are served besides it.
 func (d *Driver) Listen(ctx context.Context, req sdk.ListenRequest) (sdk.Socket, error) {
 	if err := sdk.CheckListen(req); err != nil {
 		return 0, err
@@ -480,41 +486,94 @@ func (d *Driver) Listen(ctx context.Context, req sdk.ListenRequest) (sdk.Socket,
 	s.listener = lst
 	s.sockets[lst.id] = lst
 	s.mu.Unlock()
-	_, err = s.do(ctx, &request{
-		line: fmt.Sprintf("AT+CIPSERVER=1,%d", req.Port),
-		then: func(rep *reply) {
-			if rep.ok() {
-				// Server-side links time out after 180 s idle on 1.x;
-				// sockets here live until closed.
-				s.cmd("AT+CIPSTO=0", 0)
-				return
-			}
+	tries := 1
+	if req.Port == 0 {
+		tries = listenTries
+	}
+	var refused []string // the ports the module refused, for the error
+	for try := 0; try < tries; try++ {
+		port := req.Port
+		if port == 0 {
+			port = pickPort(try)
+		}
+		s.mu.Lock()
+		lst.port = port
+		s.mu.Unlock()
+		// The last try, or a listen on a given port, gives the server up
+		// when the module refuses; a refused try before it keeps the
+		// reservation for the next port.
+		last := try == tries-1
+		release := func() {
 			s.mu.Lock()
-			s.release(lst)
-			lst.gone = true
-			s.mu.Unlock()
-			if rep.err == nil {
-				rep.err = sdk.Errorf(sdk.ErrAddressInUse, "listen on port %d: the module refused to start its server (%s): the port may be in use", req.Port, strings.Join(append(rep.lines, rep.final.String()), "; "))
+			if !lst.gone {
+				s.release(lst)
+				lst.gone = true
 			}
-		},
-		cleanup: func(rep *reply) {
-			if rep.err == nil {
+			s.mu.Unlock()
+		}
+		_, err = s.do(ctx, &request{
+			line: fmt.Sprintf("AT+CIPSERVER=1,%d", port),
+			then: func(rep *reply) {
+				if rep.ok() {
+					// Server-side links time out after 180 s idle on 1.x;
+					// sockets here live until closed.
+					s.cmd("AT+CIPSTO=0", 0)
+					return
+				}
+				if rep.err != nil || last {
+					release()
+				}
+				if rep.err != nil {
+					return
+				}
+				answer := strings.Join(append(rep.lines, rep.final.String()), "; ")
+				switch {
+				case req.Port != 0:
+					rep.err = sdk.Errorf(sdk.ErrAddressInUse, "listen on port %d: the module refused to start its server (%s): the port may be in use", port, answer)
+				case last:
+					rep.err = sdk.Errorf(sdk.ErrAddressInUse, "listen on a free port: the module refused to start its server on %d ports picked from %d-65535 (%s; last answer: %s)", tries, ephemeralLow, strings.Join(append(refused, strconv.Itoa(port)), ", "), answer)
+				default:
+					rep.err = sdk.Errorf(sdk.ErrAddressInUse, "listen on port %d: the module refused it (%s)", port, answer)
+				}
+			},
+			cleanup: func(rep *reply) {
+				if rep.err != nil {
+					release() // a refused try whose caller is gone
+					return
+				}
 				s.mu.Lock()
 				s.closeLocal(lst)
 				s.mu.Unlock()
 				s.cmd("AT+CIPSERVER=0", 0)
-			}
-		},
-	})
-	if err != nil {
-		return 0, err
+			},
+		})
+		if err == nil {
+			break
+		}
+		if last || !errors.Is(err, sdk.ErrAddressInUse) {
+			return 0, err
+		}
+		s.log.Debug("the module refused the port picked for a listener; picking another", "port", port, "error", err)
+		refused = append(refused, strconv.Itoa(port))
 	}
 	s.mu.Lock()
 	s.start(lst)
+	port := lst.port
 	s.mu.Unlock()
-	s.log.Debug("listening", "socket", lst.id, "port", req.Port)
+	s.log.Debug("listening", "socket", lst.id, "port", port)
 	return lst.id, nil
 }
+
+// ephemeralLow is the start of the range (IANA's dynamic ports, 49152-65535)
+// Listen picks a port from when it is given port 0.
+const ephemeralLow = 49152
+
+// listenTries is how many ports Listen(0) tries before it gives up.
+const listenTries = 16
+
+// pickPort returns the port try number try of a Listen(0) offers the module:
+// a random one from the ephemeral range. Tests replace it.
+var pickPort = func(try int) int { return ephemeralLow + rand.IntN(65536-ephemeralLow) }
 
 // Send sends data on a connected socket, in AT+CIPSEND commands of at most
 // 2048 bytes, and returns nil once the module took every byte (each command

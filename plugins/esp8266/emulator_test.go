@@ -214,11 +214,14 @@ func TestEmulatorListen(t *testing.T) {
 			d := openOn(t, servePTY(t, e), nil, rec)
 			ctx, cancel := ctxT()
 			defer cancel()
-			port := freePort(t, offset)
-			l, err := d.Listen(ctx, sdk.ListenRequest{Port: port})
+			// The driver picks the module's port; the emulator listens on
+			// it plus the offset (the driver tries another port while that
+			// is beyond 65535 or in use).
+			l, err := d.Listen(ctx, sdk.ListenRequest{Port: 0})
 			if err != nil {
 				t.Fatal(err)
 			}
+			port := listenPort(t, d, l)
 			c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+offset)))
 			if err != nil {
 				t.Fatal(err)
@@ -252,22 +255,17 @@ func TestEmulatorListen(t *testing.T) {
 	}
 }
 
-// freePort returns a port p such that p+offset is free on 127.0.0.1.
-func freePort(t testing.TB, offset int) int {
+// listenPort returns the port a listener got (Local), for a Listen on
+// port 0.
+func listenPort(t testing.TB, d sdk.Driver, l sdk.Socket) int {
 	t.Helper()
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if p-offset >= 1 && p-offset <= 65535 {
-			return p - offset
-		}
+	ctx, cancel := ctxT()
+	defer cancel()
+	a, err := d.Local(ctx, l)
+	if err != nil || a.Port() == 0 {
+		t.Fatalf("Local of the listener = %v, %v: want the port the driver picked", a, err)
 	}
-	t.Fatal("no free port")
-	return 0
+	return int(a.Port())
 }
 
 // TestEmulatorFaults runs transfers through every fault of the emulator, in
@@ -373,11 +371,11 @@ func TestEmulatorSlowHandler(t *testing.T) {
 			d := openOn(t, servePipe(t, e), sdk.Settings{"buffer": strconv.Itoa(buffer)}, rec)
 			ctx, cancel := ctxT()
 			defer cancel()
-			port := freePort(t, 0)
-			l, err := d.Listen(ctx, sdk.ListenRequest{Port: port})
+			l, err := d.Listen(ctx, sdk.ListenRequest{Port: 0})
 			if err != nil {
 				t.Fatal(err)
 			}
+			port := listenPort(t, d, l)
 			peer, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 			if err != nil {
 				t.Fatal(err)

@@ -50,11 +50,11 @@ func startPluginServer(t *testing.T, fw emulator.Firmware, faults []emulator.Fau
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	port := freePort(t, 0)
-	l, err := d.Listen(ctx, sdk.ListenRequest{Port: port})
+	l, err := d.Listen(ctx, sdk.ListenRequest{Port: 0})
 	if err != nil {
-		t.Fatalf("Listen: %v", err)
+		t.Fatalf("Listen(0): %v", err)
 	}
+	port := listenPort(t, d, l)
 	t.Cleanup(func() { rec.check(t) })
 	return &pluginServer{d: d, rec: rec, info: info, l: l, port: port, emu: e}
 }

@@ -520,24 +520,38 @@ func (s *session) lookupPeer(sk *socket) {
 
 // status asks AT+CIPSTATUS for the remote address of link id.
 func (s *session) status(ctx context.Context, id int) (netip.AddrPort, error) {
+	remote, _, err := s.linkStatus(ctx, id, "peer")
+	return remote, err
+}
+
+// linkStatus asks AT+CIPSTATUS for link id's remote address and local port.
+// Both dialects print `+CIPSTATUS:<id>,"TCP","<ip>",<rport>,<lport>,<tetype>`
+// per open link (1.x fills the type from "TCP"/"UDP"/"SSL", 2.x prints it
+// with %s); the local port is 0 where a line lacks the field.
+// what names the caller's question in the error.
+func (s *session) linkStatus(ctx context.Context, id int, what string) (netip.AddrPort, int, error) {
 	rep, err := s.do(ctx, &request{line: "AT+CIPSTATUS"})
 	if err != nil {
-		return netip.AddrPort{}, err
+		return netip.AddrPort{}, 0, err
 	}
 	if !rep.ok() {
-		return netip.AddrPort{}, sdk.Errorf(sdk.ErrDevice, "AT+CIPSTATUS failed")
+		return netip.AddrPort{}, 0, sdk.Errorf(sdk.ErrDevice, "AT+CIPSTATUS failed")
 	}
 	for _, l := range rep.lines {
-		if p, ok := parseStatusLine(l, id); ok {
-			return p, nil
+		if p, lport, ok := parseStatusLine(l, id); ok {
+			return p, lport, nil
 		}
 	}
-	return netip.AddrPort{}, sdk.Errorf(sdk.ErrClosed, "peer of link %d: the module no longer lists the link in AT+CIPSTATUS (the client left before the driver asked) and gave no address", id)
+	if what == "peer" {
+		return netip.AddrPort{}, 0, sdk.Errorf(sdk.ErrClosed, "peer of link %d: the module no longer lists the link in AT+CIPSTATUS (the client left before the driver asked) and gave no address", id)
+	}
+	return netip.AddrPort{}, 0, sdk.Errorf(sdk.ErrClosed, "%s of link %d: the module no longer lists the link in AT+CIPSTATUS (the connection ended before the driver asked)", what, id)
 }
 
 // parseStatusLine parses `+CIPSTATUS:<id>,"TCP","<ip>",<rport>,<lport>,<tetype>`
-// (or +CIPSTATE:) for link id.
-func parseStatusLine(l string, id int) (netip.AddrPort, bool) {
+// (or +CIPSTATE:) for link id: the remote address, and the local port (0
+// when the line has none).
+func parseStatusLine(l string, id int) (netip.AddrPort, int, bool) {
 	var rest string
 	switch {
 	case len(l) > len("+CIPSTATUS:") && l[:len("+CIPSTATUS:")] == "+CIPSTATUS:":
@@ -545,14 +559,20 @@ func parseStatusLine(l string, id int) (netip.AddrPort, bool) {
 	case len(l) > len("+CIPSTATE:") && l[:len("+CIPSTATE:")] == "+CIPSTATE:":
 		rest = l[len("+CIPSTATE:"):]
 	default:
-		return netip.AddrPort{}, false
+		return netip.AddrPort{}, 0, false
 	}
 	f := splitFields(rest)
 	if len(f) < 4 || f[0] != fmt.Sprint(id) {
-		return netip.AddrPort{}, false
+		return netip.AddrPort{}, 0, false
 	}
 	p := parseAddrPort(f[2], f[3])
-	return p, p.IsValid()
+	lport := 0
+	if len(f) >= 5 {
+		if n, err := strconv.ParseUint(strings.TrimSpace(f[4]), 10, 16); err == nil {
+			lport = int(n)
+		}
+	}
+	return p, lport, p.IsValid()
 }
 
 func splitFields(s string) []string {

@@ -14,8 +14,11 @@ type socket struct {
 	id       sdk.Socket
 	link     int
 	listener bool
-	port     int     // the listener's port
+	port     int     // the listener's port (written under session.mu)
 	parent   *socket // the listener that accepted this socket
+	// lport is a connected link's local port once AT+CIPSTATUS told it
+	// (Local asks; 0 until then). Guarded by session.mu.
+	lport int
 	// peer is written once, before peerReady is closed.
 	peer      netip.AddrPort
 	peerReady chan struct{}

@@ -158,11 +158,18 @@ func TestClassifyAddr(t *testing.T) {
 	if got := parseAddrPort("bogus", "80"); got.IsValid() {
 		t.Errorf("parseAddrPort(bogus) = %v, want invalid", got)
 	}
-	if p, ok := parseStatusLine(`+CIPSTATUS:2,"TCP","192.168.1.7",5555,333,1`, 2); !ok || p.String() != "192.168.1.7:5555" {
-		t.Errorf("parseStatusLine = %v %v", p, ok)
+	// The same shape in both dialects (1.x "%s:%d,\"TCP\",\"%d.%d.%d.%d\",%d,%d,%d",
+	// 2.x "%s:%d,\"%s\",\"%s\",%d,%d,%d"), and 2.x's AT+CIPSTATE? line.
+	for _, l := range []string{`+CIPSTATUS:2,"TCP","192.168.1.7",5555,333,1`, `+CIPSTATE:2,"TCP","192.168.1.7",5555,333,1`} {
+		if p, lport, ok := parseStatusLine(l, 2); !ok || p.String() != "192.168.1.7:5555" || lport != 333 {
+			t.Errorf("parseStatusLine(%s) = %v %d %v", l, p, lport, ok)
+		}
 	}
-	if _, ok := parseStatusLine(`+CIPSTATUS:2,"TCP","192.168.1.7",5555,333,1`, 3); ok {
+	if _, _, ok := parseStatusLine(`+CIPSTATUS:2,"TCP","192.168.1.7",5555,333,1`, 3); ok {
 		t.Errorf("parseStatusLine matched another link")
+	}
+	if p, lport, ok := parseStatusLine(`+CIPSTATUS:0,"TCP","10.0.0.1",80`, 0); !ok || p.String() != "10.0.0.1:80" || lport != 0 {
+		t.Errorf("parseStatusLine without a local port = %v %d %v", p, lport, ok)
 	}
 }
 

@@ -34,6 +34,8 @@ var cases = []testCase{
 	{name: "HalfClose/Unsupported", rule: "rule 11", tier: Must, checks: "a driver that cannot half-close says ErrUnsupported", fn: testCloseWriteUnsupported},
 	// sockets and listeners
 	{name: "PeerAddress", rule: "rule 9", tier: Must, checks: "Peer gives both ends' real addresses", fn: testPeerAddress},
+	{name: "ListenPortZero", rule: "rule 12", tier: Must, checks: "Listen on port 0 gets a free port, reported by Local and reachable", fn: testListenPortZero},
+	{name: "LocalAddress", rule: "rule 12", tier: Must, checks: "Local of every socket is IP and port, matching the other end's Peer", fn: testLocalAddress},
 	{name: "TwoListeners", rule: "rule 4", tier: Should, checks: "two listeners, each with its own accepts", fn: testTwoListeners},
 	{name: "ListenerClose", rule: "rule 4", tier: Must, checks: "accepted sockets inherit the listener's handlers and outlive its close", fn: testListenerClose},
 	{name: "ListenSamePort", rule: "rule 7", tier: Should, checks: "listening twice on a port is ErrAddressInUse", fn: testListenSamePort},

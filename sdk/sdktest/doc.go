@@ -17,14 +17,8 @@
 //			Settings:      sdk.Settings{"baud": "115200"},
 //			LimitSettings: sdk.Settings{"baud": "115200", "max_sockets": "4"},
 //			SelfHost:      "127.0.0.1", // Connect reaches the driver's own listeners
-//			FreePort: func(t testing.TB) int {
-//				l, err := net.Listen("tcp", "127.0.0.1:0")
-//				if err != nil {
-//					t.Fatal(err)
-//				}
-//				defer l.Close()
-//				return l.Addr().(*net.TCPAddr).Port
-//			},
+//			// Port 0: the driver picks each listener's port (rule 12).
+//			FreePort: func(testing.TB) int { return 0 },
 //			EchoServer: startEchoServer, // optional: a TCP echo server the driver can reach
 //			Dial: func(t testing.TB, port int) (net.Conn, error) {
 //				return net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
@@ -75,6 +69,11 @@
 // connection half-closing, and the driver half-closing toward it). On a
 // driver that cannot half-close they skip, and HalfClose/Unsupported checks
 // that CloseWrite is ErrUnsupported and leaves the socket working.
+//
+// ListenPortZero and LocalAddress check rule 12: Listen on port 0 gets a
+// port the driver picks, which Local reports and which Connect (or
+// Harness.Dial) reaches; Local of connected and accepted sockets is an IP
+// address with a non-zero port, equal to the other end's Peer.
 //
 // # Time
 //

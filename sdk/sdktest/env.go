@@ -189,6 +189,14 @@ func (e *env) tryListen(port int, h handler) (*conn, error) {
 		return nil, err
 	}
 	l := e.rec.claim(id, kindListener, h, "Listen")
+	if port == 0 {
+		// The driver picked the port (rule 12): Local says which.
+		a, err := e.local(l)
+		if err != nil || a.Port() == 0 {
+			return nil, fmt.Errorf("Local of %v = %v (error %v): want the port the driver picked for port 0 (rule 12)", l, a, err)
+		}
+		port = int(a.Port())
+	}
 	e.rec.mu.Lock()
 	l.port = port
 	e.rec.mu.Unlock()
@@ -288,6 +296,13 @@ func (e *env) peer(c *conn) (netip.AddrPort, error) {
 	ctx, cancel := e.call()
 	defer cancel()
 	return e.d.Peer(ctx, c.id)
+}
+
+// local returns Local of c.
+func (e *env) local(c *conn) (netip.AddrPort, error) {
+	ctx, cancel := e.call()
+	defer cancel()
+	return e.d.Local(ctx, c.id)
 }
 
 // setHandler replaces the handler of c.

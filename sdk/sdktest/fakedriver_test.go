@@ -158,8 +158,15 @@ func (d *fakeDriver) Listen(ctx context.Context, req sdk.ListenRequest) (sdk.Soc
 	if err := sdk.CheckListen(req); err != nil {
 		return 0, err
 	}
-	if d.ports[req.Port] != nil {
-		return 0, sdk.Errorf(sdk.ErrAddressInUse, "fake: listen: port %d is in use", req.Port)
+	port := req.Port
+	if port == 0 {
+		// Pick a free port (rule 12), from the ephemeral range as a
+		// host stack does.
+		for port = 49152; d.ports[port] != nil; port++ {
+		}
+	}
+	if d.ports[port] != nil {
+		return 0, sdk.Errorf(sdk.ErrAddressInUse, "fake: listen: port %d is in use", port)
 	}
 	if d.maxListeners > 0 && len(d.ports) >= d.maxListeners {
 		return 0, sdk.Errorf(sdk.ErrUnsupported, "fake: listen: %d listener(s) at most", d.maxListeners)
@@ -168,8 +175,8 @@ func (d *fakeDriver) Listen(ctx context.Context, req sdk.ListenRequest) (sdk.Soc
 		return 0, sdk.Errorf(sdk.ErrNoSockets, "fake: listen: %d sockets open", len(d.socks))
 	}
 	l := d.newSock()
-	l.listener, l.port = true, req.Port
-	d.ports[req.Port] = l
+	l.listener, l.port = true, port
+	d.ports[port] = l
 	return l.id, nil
 }
 

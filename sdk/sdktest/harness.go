@@ -29,7 +29,9 @@ type Harness struct {
 	// listeners, e.g. "127.0.0.1"; "" means it cannot self-connect.
 	SelfHost string
 	// FreePort returns a free port to Listen on; nil lets the suite pick
-	// ports from a range itself, trying another when one is in use.
+	// ports from a range itself, trying another when one is in use. A
+	// FreePort returning 0 has every listener of the suite get its port
+	// from the driver (rule 12), learned with Local.
 	FreePort func(t testing.TB) int
 	// EchoServer optionally starts an echo server outside the driver that
 	// Connect can reach, and returns its host and port. It echoes every

@@ -60,6 +60,12 @@ type Config struct {
 	// PortOffset is added to the port of AT+CIPSERVER=1,<port>: the server
 	// listens on 127.0.0.1:<port>+PortOffset.
 	PortOffset int
+	// AnyHostPort makes the server listen on a port of 127.0.0.1 the host
+	// picks (port 0), whatever port AT+CIPSERVER names, instead of
+	// <port>+PortOffset: ServerAddr says which. The module still reports
+	// its own port (AT+CIPSERVER?, AT+CIPSTATUS). For tests that run many
+	// emulators, each with the default server port 333, at once.
+	AnyHostPort bool
 	// Seed makes fault randomness repeatable.
 	Seed int64
 	// Latency is the minimum time an asynchronous command (CIPSTART,

@@ -162,7 +162,7 @@ func TestFaultDNSFail(t *testing.T) {
 func TestFaultInterleave(t *testing.T) {
 	t.Run("1.7 echo", func(t *testing.T) {
 		r := start(t, Config{Firmware: Firmware17, Joined: true, Faults: []Fault{FaultInterleave},
-			Latency: 50 * time.Millisecond, PortOffset: freePortOffset(t)})
+			Latency: 50 * time.Millisecond, AnyHostPort: true})
 		r.expect("\r\nready\r\nWIFI CONNECTED\r\nWIFI GOT IP\r\n")
 		p := newPeer(t)
 		r.cmd("AT+CIPMUX=1", "\r\nOK\r\n")
@@ -175,7 +175,7 @@ func TestFaultInterleave(t *testing.T) {
 	})
 	t.Run("2.2 prompt", func(t *testing.T) {
 		r := start(t, Config{Joined: true, Faults: []Fault{FaultInterleave},
-			Latency: 50 * time.Millisecond, PortOffset: freePortOffset(t)})
+			Latency: 50 * time.Millisecond, AnyHostPort: true})
 		r.expect(joined22)
 		p := newPeer(t)
 		r.cmd("AT+CIPMUX=1", "\r\nOK\r\n")

@@ -240,12 +240,6 @@ func closedPort(t *testing.T) int {
 	return port
 }
 
-// freePortOffset returns an offset that maps CIPSERVER port 333 to a free
-// loopback port.
-func freePortOffset(t *testing.T) int {
-	return closedPort(t) - defaultServerPort
-}
-
 func startLine(id int, host string, port int) string {
 	if id < 0 {
 		return fmt.Sprintf(`AT+CIPSTART="TCP","%s",%d`, host, port)

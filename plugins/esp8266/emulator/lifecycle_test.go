@@ -50,7 +50,7 @@ func TestServeStopsGoroutines(t *testing.T) {
 	var c, sc net.Conn
 	var srv net.Addr
 	t.Run("session", func(t *testing.T) {
-		r := start(t, Config{Joined: true, PortOffset: freePortOffset(t), Latency: time.Second})
+		r := start(t, Config{Joined: true, AnyHostPort: true, Latency: time.Second})
 		r.expect(joined22)
 		r.cmd("AT+CIPMUX=1", "\r\nOK\r\n")
 		r.cmd("AT+CIPSERVER=1,333", "\r\nOK\r\n")

@@ -9,7 +9,7 @@ import (
 )
 
 // server is the module's one TCP server, listening on the host at
-// 127.0.0.1:<port>+PortOffset. Its acceptor goroutine is owned by the
+// 127.0.0.1:<port>+PortOffset (a port the host picks with AnyHostPort). Its acceptor goroutine is owned by the
 // session and ends when ln is closed.
 type server struct {
 	ln   net.Listener
@@ -101,7 +101,9 @@ func cmdCIPSERVER(s *session, c *command) {
 		return
 	}
 	hostPort := port + s.cfg.PortOffset
-	if hostPort < 1 || hostPort > 65535 {
+	if s.cfg.AnyHostPort {
+		hostPort = 0 // the host picks; ServerAddr says which
+	} else if hostPort < 1 || hostPort > 65535 {
 		s.log.Warn("cipserver: port plus offset is out of range", "port", port, "offset", s.cfg.PortOffset)
 		s.fail("TcpServer Failure", 0)
 		return

@@ -9,7 +9,7 @@ import (
 func TestServer(t *testing.T) {
 	for _, fw := range []Firmware{Firmware17, Firmware22} {
 		t.Run(string(fw), func(t *testing.T) {
-			r := start(t, Config{Firmware: fw, Joined: true, PortOffset: freePortOffset(t)})
+			r := start(t, Config{Firmware: fw, Joined: true, AnyHostPort: true})
 			r.expect("\r\nready\r\nWIFI CONNECTED\r\nWIFI GOT IP\r\n")
 			r.cmd("AT+CIPSERVER=1,333", "\r\nERROR\r\n") // CIPMUX=1 first
 			r.cmd("AT+CIPMUX=1", "\r\nOK\r\n")
@@ -50,7 +50,7 @@ func TestServer(t *testing.T) {
 
 // TestServerFull refuses a sixth client by closing it.
 func TestServerFull(t *testing.T) {
-	r := start(t, Config{Joined: true, PortOffset: freePortOffset(t)})
+	r := start(t, Config{Joined: true, AnyHostPort: true})
 	r.expect(joined22)
 	r.cmd("AT+CIPMUX=1", "\r\nOK\r\n")
 	r.cmd("AT+CIPSERVERMAXCONN=2", "\r\nOK\r\n")
@@ -65,7 +65,7 @@ func TestServerFull(t *testing.T) {
 }
 
 func TestServerIdleTimeout(t *testing.T) {
-	r := start(t, Config{Firmware: Firmware17, Joined: true, PortOffset: freePortOffset(t)})
+	r := start(t, Config{Firmware: Firmware17, Joined: true, AnyHostPort: true})
 	r.expect("\r\nready\r\nWIFI CONNECTED\r\nWIFI GOT IP\r\n")
 	r.cmd("AT+CIPSTO?", "+CIPSTO:180\r\n\r\nOK\r\n")
 	r.cmd("AT+CIPMUX=1", "\r\nOK\r\n")
