@@ -150,6 +150,19 @@ func parsePort(s string) (int, error) {
 	return p, nil
 }
 
+// parseListenPort parses the PORT of host listen: 1-65535, or 0 for a
+// port the interface picks.
+func parseListenPort(s string) (int, error) {
+	if p, err := strconv.Atoi(s); err == nil && p == 0 {
+		return 0, nil
+	}
+	p, err := parsePort(s)
+	if err != nil {
+		return 0, fmt.Errorf("%w: port %q: want a number from 0 (the interface picks a free port) to 65535", errUsage, s)
+	}
+	return p, nil
+}
+
 // relistenWithin is how long host listen tries to listen again after its
 // listener was dropped (a module reset, a driver restart) before it gives
 // up and exits non-zero.
@@ -176,7 +189,7 @@ func cmdListen(h *core.Host, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	port, err := parsePort(fs.Arg(1))
+	port, err := parseListenPort(fs.Arg(1))
 	if err != nil {
 		return err
 	}
@@ -231,6 +244,19 @@ func cmdListen(h *core.Host, args []string, stdout, stderr io.Writer) error {
 	l, err := iface.Listen(ctx, port, handlers, nil)
 	if err != nil {
 		return err
+	}
+	if port == 0 {
+		// The driver picked the port (design rule 12): say which, and
+		// listen on that one again after a drop, where clients expect it.
+		local, err := l.LocalContext(ctx)
+		if err != nil || local.Port() == 0 {
+			_ = l.Close()
+			if err == nil {
+				err = fmt.Errorf("%s reported port 0", iface.Name())
+			}
+			return fmt.Errorf("listen on %s port 0: the interface did not say which port it picked: %w", iface.Name(), err)
+		}
+		port = int(local.Port())
 	}
 	note.printf("listening on %s port %d\n", iface.Name(), port)
 	for {

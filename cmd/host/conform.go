@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"regexp"
@@ -120,6 +121,9 @@ func cmdConform(h *core.Host, args []string, stdout, stderr io.Writer) error {
 	if os.Getenv(envConformChild) != "" {
 		conformChild(iface, o) // exits
 	}
+	if err := checkOpens(iface); err != nil {
+		return err
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("conform: cannot find this program to run the suite: %w", err)
@@ -145,6 +149,31 @@ func cmdConform(h *core.Host, args []string, stdout, stderr io.Writer) error {
 	waitErr := cmd.Wait()
 	return rep.finish(waitErr)
 }
+
+// checkOpens opens and closes the interface's driver once, so that a bad
+// definition or a missing device is one clear error rather than every case
+// failing. The driver is closed before the suite opens its own.
+func checkOpens(iface *core.Interface) error {
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	d, err := iface.LaunchDriver(ctx)
+	if err != nil {
+		return fmt.Errorf("interface %s: %w", iface.Name(), err)
+	}
+	defer d.Close(context.Background())
+	if _, err := d.Open(ctx, sdk.OpenRequest{Interface: iface.Name(), Settings: iface.Settings(), Events: noEvents{}}); err != nil {
+		return fmt.Errorf("interface %s: %w", iface.Name(), err)
+	}
+	return d.Close(ctx)
+}
+
+// noEvents takes a driver's events and drops them.
+type noEvents struct{}
+
+func (noEvents) Accepted(sdk.Socket, sdk.Socket, netip.AddrPort) {}
+func (noEvents) Received(sdk.Socket, []byte) error               { return nil }
+func (noEvents) Finished(sdk.Socket)                             {}
+func (noEvents) Dropped(sdk.Socket, error)                       {}
 
 // conformChild runs the suite in this process as a test binary would, and
 // exits with its status.

@@ -127,17 +127,16 @@ func (b *background) stop(t *testing.T) error {
 	}
 }
 
-// startListen runs `host listen ARGS... IFACE PORT` on a free port of
-// 127.0.0.1 and returns once it listens.
+// startListen runs `host listen ARGS... IFACE 0` and returns once it
+// listens, with the port it printed (the one the driver picked).
 func startListen(t *testing.T, iface string, args ...string) (*background, int) {
 	t.Helper()
-	port := freePort(t)
-	args = append(append([]string{"listen"}, args...), iface, strconv.Itoa(port))
+	args = append(append([]string{"listen"}, args...), iface, "0")
 	b := startBackground(t, binary(t), args...)
-	if !b.stderr.wait("listening on", b.exited, 20*time.Second) {
+	if !b.stderr.wait("listening on", b.exited, 20*time.Second) || !b.stderr.wait("\n", b.exited, time.Second) {
 		t.Fatalf("host %v did not start listening (exit: %v)\nstderr:\n%s", args, b.err, b.stderr.String())
 	}
-	return b, port
+	return b, listenedPort(t, b.stderr.String())
 }
 
 // client runs a peer program with stdin as its input and returns what it

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -154,38 +155,13 @@ func TestConnectHTTP(t *testing.T) {
 	}
 }
 
-// TestListenEcho: host listen --echo eth0 echoes a client's 1 MiB exactly.
+// TestListenEcho: host listen --echo eth0 0 listens on a port the driver
+// picks, says which on stderr, and echoes a client's 1 MiB exactly.
 func TestListenEcho(t *testing.T) {
-	port := freePort(t)
-	cmd := exec.Command(binary(t), "listen", "--echo", "eth0", strconv.Itoa(port))
-	var errOut bytes.Buffer
-	cmd.Stderr = &errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGINT)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("host listen after SIGINT: %v\n%s", err, errOut.String())
-			}
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Error("host listen did not stop on SIGINT")
-		}
-	}()
-	var c net.Conn
-	var err error
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if c, err = net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
-			break
-		}
-	}
+	b, port := startListen(t, "eth0", "--echo")
+	c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
 	if err != nil {
-		t.Fatalf("dial the listener: %v\n%s", err, errOut.String())
+		t.Fatalf("dial the port host listen printed: %v\n%s", err, b.stderr.String())
 	}
 	defer c.Close()
 	msg := make([]byte, 1<<20)
@@ -199,8 +175,33 @@ func TestListenEcho(t *testing.T) {
 	if !bytes.Equal(got, msg) {
 		t.Fatal("the echo of 1 MiB differs")
 	}
+	if err := b.stop(t); err != nil {
+		t.Errorf("host listen after SIGINT: %v\n%s", err, b.stderr.String())
+	}
 }
 
+// listenedRE is the line host listen prints on stderr once it listens.
+var listenedRE = regexp.MustCompile(`(?m)^listening on (\S+) port ([0-9]+)$`)
+
+// listenedPort returns the port in the "listening on IFACE port P" line of
+// host listen's stderr, failing t unless it is there with a port from 1 to
+// 65535.
+func listenedPort(t *testing.T, stderr string) int {
+	t.Helper()
+	m := listenedRE.FindStringSubmatch(stderr)
+	if m == nil {
+		t.Fatalf("host listen printed no \"listening on IFACE port P\" line; stderr:\n%s", stderr)
+	}
+	p, err := strconv.Atoi(m[2])
+	if err != nil || p < 1 || p > 65535 {
+		t.Fatalf("host listen printed port %q: want the port it got (1-65535); stderr:\n%s", m[2], stderr)
+	}
+	return p
+}
+
+// freePort returns a TCP port that was free on 127.0.0.1 a moment ago, for
+// peers outside host that must be given a port in advance (socat's
+// TCP-LISTEN); host listen takes port 0 and says which port it got.
 func freePort(t *testing.T) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -25,9 +25,8 @@ type listening struct {
 
 func startRelistener(t *testing.T, args ...string) *listening {
 	t.Helper()
-	port := freePort(t)
-	cmd := exec.Command(binary(t), append(args, strconv.Itoa(port))...)
-	ln := &listening{cmd: cmd, stderr: newSyncBuffer(), port: port}
+	cmd := exec.Command(binary(t), append(args, "0")...)
+	ln := &listening{cmd: cmd, stderr: newSyncBuffer()}
 	cmd.Stderr = ln.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -42,6 +41,8 @@ func startRelistener(t *testing.T, args ...string) *listening {
 		}
 	})
 	ln.waitFor(t, "listening on", 30*time.Second)
+	ln.waitFor(t, "\n", time.Second)
+	ln.port = listenedPort(t, ln.stderr.String())
 	return ln
 }
 

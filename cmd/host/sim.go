@@ -18,7 +18,7 @@ import (
 // stdout is the device path to open; it serves until interrupted.
 func cmdSim(args []string, stdout, stderr io.Writer, logLevel string) error {
 	if len(args) == 0 || args[0] != "esp8266" {
-		return fmt.Errorf("%w: sim esp8266 [--firmware 1.7|2.2] [--baud N] [--ssid S --password P] [--faults LIST] [--port-offset N]", errUsage)
+		return fmt.Errorf("%w: sim esp8266 [--firmware 1.7|2.2] [--baud N] [--ssid S --password P] [--faults LIST] [--port-offset N] [--station-ip IP]", errUsage)
 	}
 	fs := flag.NewFlagSet("sim esp8266", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -31,6 +31,10 @@ func cmdSim(args []string, stdout, stderr io.Writer, logLevel string) error {
 	portOffset := fs.Int("port-offset", 0, "AT+CIPSERVER=1,P listens on 127.0.0.1:P+offset")
 	joined := fs.Bool("joined", false, "start already joined to the access point")
 	seed := fs.Int64("seed", 1, "seed of the fault randomness")
+	// The emulated module's links are this machine's TCP connections from
+	// 127.0.0.1: that is the station address a peer sees, so it is the
+	// default (the emulator package's own default is a LAN address).
+	stationIP := fs.String("station-ip", "127.0.0.1", "the station IPv4 address the module reports (AT+CIFSR, Local)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return fmt.Errorf("%w: sim esp8266: %v", errUsage, err)
 	}
@@ -57,6 +61,7 @@ func cmdSim(args []string, stdout, stderr io.Writer, logLevel string) error {
 		Faults:     fl,
 		FaultRate:  *rate,
 		PortOffset: *portOffset,
+		StationIP:  *stationIP,
 		Seed:       *seed,
 		Logger:     hclog.New(&hclog.LoggerOptions{Name: "sim", Level: level, Output: stderr}),
 	})
