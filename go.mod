@@ -1,4 +1,4 @@
-module ifsock
+module github.com/ifsock/ifsock
 
 go 1.26.8
 

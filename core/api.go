@@ -3,7 +3,7 @@ package core
 import (
 	"context"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // Connect opens a client socket to host:port, Dooba's socket_cnct (and

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/core"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/core"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // The bad inputs of issue 9: each is refused with an ErrBadArgument that

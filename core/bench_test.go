@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/core"
+	"github.com/ifsock/ifsock/core"
 )
 
 // The benchmarks measure the data path end to end (application to

@@ -3,7 +3,7 @@ package core_test
 import (
 	"testing"
 
-	"ifsock/core"
+	"github.com/ifsock/ifsock/core"
 )
 
 func newInProcessHost(t testing.TB, ifaces ...core.IfaceConfig) *core.Host {

@@ -4,8 +4,8 @@ import (
 	"os"
 	"sync/atomic"
 
-	"ifsock/sdk"
-	"ifsock/sdk/sdkplugin"
+	"github.com/ifsock/ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk/sdkplugin"
 )
 
 // EnvBuiltinDriver names the variable that puts a host binary in plugin
@@ -33,7 +33,7 @@ func canReexec(cfg Config) error {
 	if cfg.InProcess || cfg.Executable != "" || serveBuiltinCalled.Load() {
 		return nil
 	}
-	return sdk.Errorf(sdk.ErrBadArgument, "built-in drivers run as this binary re-executed in plugin mode, but main never called core.ServeBuiltin: add core.ServeBuiltin(builtin.Drivers) as the first line of main (with the same drivers as Config.Builtins), or set Config.InProcess")
+	return sdk.Errorf(sdk.ErrBadArgument, "built-in drivers run as this binary re-executed in plugin mode, but main never called core.ServeBuiltin: add core.ServeBuiltin(builtin.Drivers) as the first line of main (builtin is package github.com/ifsock/ifsock/plugins/builtin; give the same drivers as Config.Builtins), or set Config.InProcess")
 }
 
 // notInPluginMode fails when this process was started in plugin mode, which
@@ -45,5 +45,5 @@ func notInPluginMode() error {
 	if !ok {
 		return nil
 	}
-	return sdk.Errorf(sdk.ErrBadArgument, "this process was started to serve driver %s as a plugin (%s is set), but main did not serve it: add core.ServeBuiltin(builtin.Drivers) as the first line of main (with the same drivers as Config.Builtins), or TestMain for a test binary", QuoteInput(driver), EnvBuiltinDriver)
+	return sdk.Errorf(sdk.ErrBadArgument, "this process was started to serve driver %s as a plugin (%s is set), but main did not serve it: add core.ServeBuiltin(builtin.Drivers) as the first line of main (builtin is package github.com/ifsock/ifsock/plugins/builtin; give the same drivers as Config.Builtins), or TestMain for a test binary", QuoteInput(driver), EnvBuiltinDriver)
 }

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/core"
-	"ifsock/plugins/loopback"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/core"
+	"github.com/ifsock/ifsock/plugins/loopback"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // stallDriver is a loopback whose Peer, Local and CloseSocket wait until

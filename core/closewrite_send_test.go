@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/core"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/core"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // TestSendAfterCloseWriteIsPrompt: a Send after the socket's own

@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // connBuffer bounds the bytes a Conn holds that Read has not taken; beyond

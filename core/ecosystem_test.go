@@ -21,7 +21,7 @@ import (
 
 	"golang.org/x/net/nettest"
 
-	"ifsock/core"
+	"github.com/ifsock/ifsock/core"
 )
 
 // The standard library's networking runs over any interface through the

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // TestErrnoThroughPlugins checks, through real plugin processes, that the

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/core"
+	"github.com/ifsock/ifsock/core"
 )
 
 // closedPort returns a loopback address where nothing listens.

@@ -6,8 +6,8 @@ import (
 
 	"golang.org/x/net/nettest"
 
-	"ifsock/core"
-	"ifsock/plugins/esp8266/emulator"
+	"github.com/ifsock/ifsock/core"
+	"github.com/ifsock/ifsock/plugins/esp8266/emulator"
 )
 
 // startSim runs the ESP8266 emulator on a pseudo-terminal for the test and

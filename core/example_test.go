@@ -11,9 +11,9 @@ import (
 	"syscall"
 	"time"
 
-	"ifsock/core"
-	"ifsock/plugins/builtin"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/core"
+	"github.com/ifsock/ifsock/plugins/builtin"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // The examples run the built-in drivers as plugin processes of the test

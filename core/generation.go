@@ -6,9 +6,9 @@ import (
 	"sync"
 	"time"
 
-	"ifsock/internal/idset"
-	"ifsock/internal/remote"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/internal/idset"
+	"github.com/ifsock/ifsock/internal/remote"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // generation is one run of an interface's driver: one process (or one

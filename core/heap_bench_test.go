@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/core"
+	"github.com/ifsock/ifsock/core"
 )
 
 // Heap per closed socket: what the host keeps of a socket once it is gone

@@ -13,8 +13,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"ifsock/internal/remote"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/internal/remote"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // Builtins maps a driver name to a constructor, for the drivers compiled

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/core"
+	"github.com/ifsock/ifsock/core"
 )
 
 // echoListener is a plain net echo server on 127.0.0.1, outside the

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // TestLoopbackServesConcurrentClients runs an http.Server on lo0 with its

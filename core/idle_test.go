@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/core"
+	"github.com/ifsock/ifsock/core"
 )
 
 // idleSocketBound is the memory an idle eth0 socket may cost, host heap and

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"strconv"
 
-	"ifsock/core"
+	"github.com/ifsock/ifsock/core"
 )
 
 func itoa(n int) string { return strconv.Itoa(n) }

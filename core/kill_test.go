@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/core"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/core"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // TestPluginKilled kills the driver process with SIGKILL while sockets are

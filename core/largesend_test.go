@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/core"
+	"github.com/ifsock/ifsock/core"
 )
 
 // TestLargeSendsThroughPlugin: Sends far larger than the transport's send

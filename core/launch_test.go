@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/core"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/core"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // Helper processes of this test binary, selected by environment variables

@@ -7,8 +7,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"ifsock/core"
-	"ifsock/plugins/builtin"
+	"github.com/ifsock/ifsock/core"
+	"github.com/ifsock/ifsock/plugins/builtin"
 )
 
 var builtins = core.Builtins(builtin.Drivers)

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/core"
-	"ifsock/plugins/loopback"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/core"
+	"github.com/ifsock/ifsock/plugins/loopback"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // crashDriver is loopback, except that connecting to the host "crash"

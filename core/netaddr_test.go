@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/core"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/core"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // TestListenPortZero listens on port 0 on every driver that can listen, through

@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/net/nettest"
 
-	"ifsock/core"
+	"github.com/ifsock/ifsock/core"
 )
 
 // listenFree opens a listening socket with handlers h on port 0, a free

@@ -6,8 +6,8 @@ import (
 	"net/netip"
 	"testing"
 
-	"ifsock/core"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/core"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // nullDriver takes every write at once and raises no event: the transport

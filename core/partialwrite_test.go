@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/core"
+	"github.com/ifsock/ifsock/core"
 )
 
 // TestWriteCountsWhatWasSent writes more than the peer's windows hold to a

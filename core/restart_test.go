@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/core"
-	"ifsock/plugins/loopback"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/core"
+	"github.com/ifsock/ifsock/plugins/loopback"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // dyingDriver is loopback whose process exits 200 ms after each start.

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/core"
+	"github.com/ifsock/ifsock/core"
 )
 
 // TestCloseWhileStarvedForSharedCredit: the plugin's Received for socket B

@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"time"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // Handlers are a socket's callbacks, Dooba's cnct_handler, recv_handler and

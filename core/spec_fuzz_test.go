@@ -6,7 +6,7 @@ import (
 	"reflect"
 	"testing"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // FuzzParseConfig: a config file's bytes decode into a FileConfig or fail

@@ -10,7 +10,7 @@ import (
 	"sort"
 	"strings"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // The trust model (docs/architecture.md, "Trust model"): an external plugin

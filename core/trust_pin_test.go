@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/core"
-	"ifsock/internal/remote"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/core"
+	"github.com/ifsock/ifsock/internal/remote"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // TestPluginPin: an external plugin pinned by its SHA-256 runs; one whose

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"ifsock/core"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/core"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // scriptPlugin writes dir/NAME-plugin: a shell script that runs this test

@@ -14,7 +14,7 @@
 // control), Finished and Dropped, in order and one at a time per socket.
 //
 // The rules every driver keeps, which the conformance suite in
-// ifsock/sdk/sdktest checks, in process and through a plugin process:
+// github.com/ifsock/ifsock/sdk/sdktest checks, in process and through a plugin process:
 //
 //   - sockets belong to the driver: it allocates them, reports its limit
 //     (Info.MaxSockets) and answers beyond it with [ErrNoSockets], never a
@@ -52,7 +52,7 @@
 //
 // # Serving a driver
 //
-// A plugin's main is one call, ifsock/sdk/sdkplugin.Serve(driver), which
+// A plugin's main is one call, sdkplugin.Serve(driver) (package github.com/ifsock/ifsock/sdk/sdkplugin), which
 // hides go-plugin, the handshake and the data path. A driver that is also
 // an importable package can be compiled into a host as a built-in
 // (core.Builtins).

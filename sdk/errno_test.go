@@ -7,7 +7,7 @@ import (
 	"syscall"
 	"testing"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // TestErrnoMatch checks that the vocabulary matches the errnos Go code

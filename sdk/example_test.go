@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"syscall"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // A driver reports an error of the vocabulary with its detail; the text

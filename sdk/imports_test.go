@@ -12,12 +12,12 @@ import (
 // the core.
 func TestImportDirection(t *testing.T) {
 	for pkg, forbidden := range map[string][]string{
-		"ifsock/sdk/...": {"ifsock/core", "ifsock/plugins/", "ifsock/cmd/"},
+		"github.com/ifsock/ifsock/sdk/...": {"github.com/ifsock/ifsock/core", "github.com/ifsock/ifsock/plugins/", "github.com/ifsock/ifsock/cmd/"},
 		// The contract a driver author reads drags no RPC code into a
 		// driver: serving lives in sdk/sdkplugin.
-		"ifsock/sdk": {"ifsock/internal/", "google.golang.org/grpc", "google.golang.org/protobuf",
+		"github.com/ifsock/ifsock/sdk": {"github.com/ifsock/ifsock/internal/", "google.golang.org/grpc", "google.golang.org/protobuf",
 			"github.com/hashicorp/go-plugin"},
-		"ifsock/plugins/...": {"ifsock/core", "ifsock/cmd/"},
+		"github.com/ifsock/ifsock/plugins/...": {"github.com/ifsock/ifsock/core", "github.com/ifsock/ifsock/cmd/"},
 	} {
 		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
 		if err != nil {

@@ -16,8 +16,8 @@ import (
 	"syscall"
 	"time"
 
-	"ifsock/core"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/core"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // cmdDemo runs the seed page's two examples over lo0: the echo server and

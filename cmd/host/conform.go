@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/core"
-	"ifsock/sdk"
-	"ifsock/sdk/sdktest"
+	"github.com/ifsock/ifsock/core"
+	"github.com/ifsock/ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk/sdktest"
 )
 
 // `host conform IFACE` runs the driver conformance suite (sdktest.Run, the

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"ifsock/sdk/sdktest"
+	"github.com/ifsock/ifsock/sdk/sdktest"
 )
 
 // TestConformBuiltin: `host conform lo0` runs every case of the suite on

@@ -1,6 +1,6 @@
 package main
 
-import "ifsock/plugins/builtin"
+import "github.com/ifsock/ifsock/plugins/builtin"
 
 // builtins are the drivers compiled into the host binary. They run as
 // plugin processes: the binary re-executes itself in plugin mode.

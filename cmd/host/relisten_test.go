@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/plugins/esp8266/emulator"
+	"github.com/ifsock/ifsock/plugins/esp8266/emulator"
 )
 
 // listening is a running `host listen`.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"ifsock/plugins/esp8266/emulator"
+	"github.com/ifsock/ifsock/plugins/esp8266/emulator"
 )
 
 // cmdSim runs a device emulator on a pseudo-terminal: the first line of

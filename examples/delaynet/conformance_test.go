@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"example.com/delaynet"
-	"ifsock/sdk"
-	"ifsock/sdk/sdktest"
+	"github.com/ifsock/ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk/sdktest"
 )
 
 // guide:testmain

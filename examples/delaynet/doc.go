@@ -1,5 +1,5 @@
 // Package delaynet is an example driver of the ifsock socket contract
-// (package ifsock/sdk): it serves a network interface over the host's own
+// (package github.com/ifsock/ifsock/sdk): it serves a network interface over the host's own
 // TCP/IP (package net) through a simulated slow link. Every chunk of data
 // waits a one-way delay in each direction, and each direction carries at
 // most rate bytes per second; a connection between two sockets of the

@@ -8,7 +8,7 @@ import (
 	"os"
 	"syscall"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // guide:errors

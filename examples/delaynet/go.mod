@@ -4,7 +4,7 @@ go 1.26.8
 
 require (
 	github.com/hashicorp/go-hclog v1.6.3
-	ifsock v0.0.0
+	github.com/ifsock/ifsock v0.0.0
 )
 
 require (
@@ -25,4 +25,4 @@ require (
 
 // Builds against the local tree (this repository's own CI). A driver
 // outside the repository drops this line and requires a released version.
-replace ifsock => ../..
+replace github.com/ifsock/ifsock => ../..

@@ -10,7 +10,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"example.com/delaynet"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // events is a minimal sdk.Events for the tests below: it echoes what an

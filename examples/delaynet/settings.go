@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // guide:settings

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // Sizes and times of the data path.

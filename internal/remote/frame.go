@@ -8,8 +8,8 @@ import (
 	"net"
 	"net/netip"
 
-	"ifsock/internal/wire"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/internal/wire"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // The data path carries binary frames in both directions, each a header

@@ -40,9 +40,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"ifsock/internal/idset"
-	"ifsock/internal/wire"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/internal/idset"
+	"github.com/ifsock/ifsock/internal/wire"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // writeStall is how long a write to the data path may stay blocked before

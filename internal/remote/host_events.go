@@ -3,8 +3,8 @@ package remote
 import (
 	"net/netip"
 
-	"ifsock/internal/wire"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/internal/wire"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // read starts reading the data path: a relay of reader goroutines, which

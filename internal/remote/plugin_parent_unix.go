@@ -12,7 +12,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"golang.org/x/sys/unix"
 
-	"ifsock/internal/wire"
+	"github.com/ifsock/ifsock/internal/wire"
 )
 
 // dieWithParent makes this plugin process end when its host dies. The host

@@ -10,8 +10,8 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
-	"ifsock/internal/wire"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/internal/wire"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // Serve runs d as a plugin process's driver until the host closes it or

@@ -420,7 +420,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x06Driver\x12>\n" +
 	"\bOpenData\x12\x15.ifsock.wire.v1.Empty\x1a\x1b.ifsock.wire.v1.DataChannel\x12A\n" +
 	"\x04Open\x12\x1b.ifsock.wire.v1.OpenRequest\x1a\x1c.ifsock.wire.v1.OpenResponse\x126\n" +
-	"\x05Close\x12\x15.ifsock.wire.v1.Empty\x1a\x16.ifsock.wire.v1.StatusB\x16Z\x14ifsock/internal/wireb\x06proto3"
+	"\x05Close\x12\x15.ifsock.wire.v1.Empty\x1a\x16.ifsock.wire.v1.StatusB(Z&github.com/ifsock/ifsock/internal/wireb\x06proto3"
 
 var (
 	file_wire_proto_rawDescOnce sync.Once

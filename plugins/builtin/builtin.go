@@ -4,10 +4,10 @@
 package builtin
 
 import (
-	"ifsock/plugins/esp8266"
-	"ifsock/plugins/hostnet"
-	"ifsock/plugins/loopback"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/plugins/esp8266"
+	"github.com/ifsock/ifsock/plugins/hostnet"
+	"github.com/ifsock/ifsock/plugins/loopback"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // Drivers maps each built-in driver's name to its constructor.

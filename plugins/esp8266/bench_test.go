@@ -12,8 +12,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"ifsock/plugins/esp8266/emulator"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/plugins/esp8266/emulator"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // BenchmarkThroughput moves 64 KiB through the driver and the emulated

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // bringup makes the module ready for the driver: in step (AT), echo off,

@@ -9,9 +9,9 @@ import (
 	"sync"
 	"testing"
 
-	"ifsock/plugins/esp8266/emulator"
-	"ifsock/sdk"
-	"ifsock/sdk/sdktest"
+	"github.com/ifsock/ifsock/plugins/esp8266/emulator"
+	"github.com/ifsock/ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk/sdktest"
 )
 
 // Client-side quirks of real modules (issue 8, items 1-3): each through the

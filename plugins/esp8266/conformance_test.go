@@ -9,9 +9,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"ifsock/plugins/esp8266/emulator"
-	"ifsock/sdk"
-	"ifsock/sdk/sdktest"
+	"github.com/ifsock/ifsock/plugins/esp8266/emulator"
+	"github.com/ifsock/ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk/sdktest"
 )
 
 // TestMain lets this test binary serve the driver as a real plugin process

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // Scripted-modem tests: the driver against exact byte sequences of the

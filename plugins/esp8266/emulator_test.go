@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/plugins/esp8266/emulator"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/plugins/esp8266/emulator"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // Tests of the driver against the AT-firmware emulator: both dialects, over

@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // Local returns the local address of a socket (design rule 12): the

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/plugins/esp8266/emulator"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/plugins/esp8266/emulator"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // Design rule 12 on the ESP8266: Listen on port 0 gets a port the driver

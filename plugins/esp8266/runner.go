@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // request is one AT command for the runner goroutine.

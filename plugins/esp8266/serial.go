@@ -5,7 +5,7 @@ import (
 
 	"go.bug.st/serial"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // openSerial opens the module's serial device at baud, 8N1, no flow control.

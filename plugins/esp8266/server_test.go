@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/plugins/esp8266/emulator"
-	"ifsock/sdk"
-	"ifsock/sdk/sdktest"
+	"github.com/ifsock/ifsock/plugins/esp8266/emulator"
+	"github.com/ifsock/ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk/sdktest"
 )
 
 // Server-side tests (issue 8, items 4-8): the driver in a real plugin

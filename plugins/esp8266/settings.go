@@ -4,7 +4,7 @@ import (
 	"strings"
 	"time"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // The settings the esp8266 driver accepts. See the package documentation for

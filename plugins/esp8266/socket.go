@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // socket is one socket of a session: a connection on one of the module's

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // The benchmarks run the same work over raw net TCP on 127.0.0.1 and

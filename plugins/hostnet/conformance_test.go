@@ -6,9 +6,9 @@ import (
 	"strconv"
 	"testing"
 
-	"ifsock/plugins/hostnet"
-	"ifsock/sdk"
-	"ifsock/sdk/sdktest"
+	"github.com/ifsock/ifsock/plugins/hostnet"
+	"github.com/ifsock/ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk/sdktest"
 )
 
 // TestMain lets this test binary serve the driver as a real plugin process

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 func TestConnectBadArguments(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"syscall"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // mapConnectError turns the error of a dial to addr (host:port as the caller

@@ -7,8 +7,8 @@ import (
 	"net/netip"
 	"sync"
 
-	"ifsock/plugins/hostnet"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/plugins/hostnet"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // events is a tiny host: it echoes what accepted sockets receive and hands

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // TestHalfCloseEchoLosesNothing is design rule 11 as a socat client sees

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // needFiles raises the soft RLIMIT_NOFILE to at least n (within the hard

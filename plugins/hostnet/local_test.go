@@ -4,7 +4,7 @@ import (
 	"net"
 	"testing"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // TestListenPortZeroAndLocal: Listen on port 0 lets the OS pick the port,

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // The settings hostnet accepts, with their defaults. See the package

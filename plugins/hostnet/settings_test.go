@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 func TestSettingsDefaults(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // minReadSize is the first read buffer of a socket: idle sockets stay small,

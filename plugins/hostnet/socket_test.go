@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 func TestEchoIPv4AndIPv6(t *testing.T) {

@@ -3,7 +3,7 @@ package loopback
 import (
 	"context"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // CloseSocket closes s locally: no Dropped for s, and no new event of s

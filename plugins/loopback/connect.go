@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // The ephemeral port range of client sockets (IANA's dynamic ports).

@@ -4,7 +4,7 @@ import (
 	"net/netip"
 	"time"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // sink is where a socket's goroutine hands the socket's events, one at a

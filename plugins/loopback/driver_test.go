@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/plugins/loopback"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/plugins/loopback"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 func TestConnectHosts(t *testing.T) {

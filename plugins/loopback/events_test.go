@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/plugins/loopback"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/plugins/loopback"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // event is one call of sdk.Events, as the tests' recorder saw it.

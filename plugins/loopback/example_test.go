@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 
-	"ifsock/plugins/loopback"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/plugins/loopback"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // echoEvents is the host side of the example: accepted sockets echo what

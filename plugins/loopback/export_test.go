@@ -1,6 +1,6 @@
 package loopback
 
-import "ifsock/sdk"
+import "github.com/ifsock/ifsock/sdk"
 
 // GoroutineDone returns a channel closed when the goroutine of socket id
 // exits, or nil when id is not open. Tests use it to know that a goroutine

@@ -1,7 +1,7 @@
 package loopback
 
 import (
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // DropSocket drops s as if the link failed, for tests of what happens

@@ -4,7 +4,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // TestListenPortZeroAndLocal: Listen on port 0 picks a free port, Local

@@ -3,7 +3,7 @@ package loopback
 import (
 	"context"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // Send queues data for the other end of s. It returns once every byte is in

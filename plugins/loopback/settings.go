@@ -4,7 +4,7 @@ import (
 	"math"
 	"time"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // The settings the loopback driver knows. Any other key is rejected at Open.

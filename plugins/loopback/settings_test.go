@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"ifsock/plugins/loopback"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/plugins/loopback"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 func TestSettingsDefaults(t *testing.T) {

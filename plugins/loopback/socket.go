@@ -3,7 +3,7 @@ package loopback
 import (
 	"net/netip"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // socket is one socket of the driver: a listener, or one end of a

@@ -4,9 +4,9 @@ import (
 	"os"
 	"testing"
 
-	"ifsock/plugins/loopback"
-	"ifsock/sdk"
-	"ifsock/sdk/sdktest"
+	"github.com/ifsock/ifsock/plugins/loopback"
+	"github.com/ifsock/ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk/sdktest"
 )
 
 // TestMain lets this test binary serve the driver as a real plugin process

@@ -5,8 +5,8 @@ import (
 	"strconv"
 	"testing"
 
-	"ifsock/plugins/loopback"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/plugins/loopback"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // FuzzWindow sends data cut at arbitrary places through a window of

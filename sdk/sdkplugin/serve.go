@@ -9,9 +9,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"ifsock/internal/remote"
-	"ifsock/internal/wire"
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/internal/remote"
+	"github.com/ifsock/ifsock/internal/wire"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // Option adjusts Serve.

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // testBadArguments: an empty host, connect ports outside 1-65535 and listen

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // testPeerClose: one end sends 256 KiB and closes at once; the other end

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // testConcurrentSockets: eight connections carry 64 KiB each at the same

@@ -3,7 +3,7 @@ package sdktest
 import (
 	"testing"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // TestSuiteOnFake runs the whole suite on fakeDriver, the in-memory driver

@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"sync"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // fakeDriver is a small in-memory driver for the suite's own tests: a

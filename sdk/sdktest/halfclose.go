@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // The subtests of rule 11: a peer's orderly close loses nothing, and where

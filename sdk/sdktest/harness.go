@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // Harness tells the suite how to make and reach the driver under test.

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // testOpenClose: Open returns a sound Info, Close returns, and a second

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // maxFill is the largest MaxSockets the suite fills without LimitSettings.

@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // testPeerAddress: a client's Peer is the listener's host and port; an

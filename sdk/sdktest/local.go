@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // Design rule 12: a listener on port 0 gets a free port from the driver,

@@ -9,7 +9,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // stream is a reproducible sequence of pseudo-random bytes: what a sender

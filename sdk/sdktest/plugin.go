@@ -23,9 +23,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"ifsock/internal/remote"
-	"ifsock/sdk"
-	"ifsock/sdk/sdkplugin"
+	"github.com/ifsock/ifsock/internal/remote"
+	"github.com/ifsock/ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk/sdkplugin"
 )
 
 // env names the variable that puts a test binary in plugin mode.

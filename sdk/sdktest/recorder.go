@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk"
 )
 
 // recorder is the suite's sdk.Events. It keeps every socket's events and

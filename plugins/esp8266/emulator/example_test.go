@@ -6,7 +6,7 @@ import (
 	"io"
 	"net"
 
-	"ifsock/plugins/esp8266/emulator"
+	"github.com/ifsock/ifsock/plugins/esp8266/emulator"
 )
 
 // Serve runs the firmware over any byte stream; here one end of net.Pipe

@@ -5,9 +5,9 @@ package main
 import (
 	"context"
 
-	"ifsock/plugins/loopback"
-	"ifsock/sdk"
-	"ifsock/sdk/sdkplugin"
+	"github.com/ifsock/ifsock/plugins/loopback"
+	"github.com/ifsock/ifsock/sdk"
+	"github.com/ifsock/ifsock/sdk/sdkplugin"
 )
 
 type lossy struct{ *loopback.Driver }

@@ -9,7 +9,7 @@ package main
 
 import (
 	"example.com/delaynet"
-	"ifsock/sdk/sdkplugin"
+	"github.com/ifsock/ifsock/sdk/sdkplugin"
 )
 
 func main() { sdkplugin.Serve(delaynet.New()) }

@@ -5,8 +5,8 @@
 package main
 
 import (
-	"ifsock/plugins/esp8266"
-	"ifsock/sdk/sdkplugin"
+	"github.com/ifsock/ifsock/plugins/esp8266"
+	"github.com/ifsock/ifsock/sdk/sdkplugin"
 )
 
 func main() {

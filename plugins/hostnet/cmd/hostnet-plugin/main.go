@@ -5,8 +5,8 @@
 package main
 
 import (
-	"ifsock/plugins/hostnet"
-	"ifsock/sdk/sdkplugin"
+	"github.com/ifsock/ifsock/plugins/hostnet"
+	"github.com/ifsock/ifsock/sdk/sdkplugin"
 )
 
 func main() {
