@@ -140,56 +140,47 @@ type fields struct {
 	bad bool
 }
 
-func (p *fields) u8() byte {
-	if len(p.b) < 1 {
+// take returns the next n bytes, or nil (and marks the frame short) when
+// fewer are left.
+func (p *fields) take(n int) []byte {
+	if len(p.b) < n {
 		p.bad = true
-		return 0
+		return nil
 	}
-	v := p.b[0]
-	p.b = p.b[1:]
+	v := p.b[:n]
+	p.b = p.b[n:]
 	return v
+}
+
+func (p *fields) u8() byte {
+	if b := p.take(1); b != nil {
+		return b[0]
+	}
+	return 0
 }
 
 func (p *fields) u16() uint16 {
-	if len(p.b) < 2 {
-		p.bad = true
-		return 0
+	if b := p.take(2); b != nil {
+		return binary.BigEndian.Uint16(b)
 	}
-	v := binary.BigEndian.Uint16(p.b)
-	p.b = p.b[2:]
-	return v
+	return 0
 }
 
 func (p *fields) u32() uint32 {
-	if len(p.b) < 4 {
-		p.bad = true
-		return 0
+	if b := p.take(4); b != nil {
+		return binary.BigEndian.Uint32(b)
 	}
-	v := binary.BigEndian.Uint32(p.b)
-	p.b = p.b[4:]
-	return v
+	return 0
 }
 
 func (p *fields) u64() uint64 {
-	if len(p.b) < 8 {
-		p.bad = true
-		return 0
+	if b := p.take(8); b != nil {
+		return binary.BigEndian.Uint64(b)
 	}
-	v := binary.BigEndian.Uint64(p.b)
-	p.b = p.b[8:]
-	return v
+	return 0
 }
 
-func (p *fields) str() string {
-	n := int(p.u16())
-	if len(p.b) < n {
-		p.bad = true
-		return ""
-	}
-	s := string(p.b[:n])
-	p.b = p.b[n:]
-	return s
-}
+func (p *fields) str() string { return string(p.take(int(p.u16()))) }
 
 // status decodes a status into the sdk's vocabulary: nil for success.
 func (p *fields) status() error {
